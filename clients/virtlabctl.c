@@ -1,0 +1,556 @@
+/* virtlabctl — thin D-Bus client of virtlabd (org.virtlab.Lab1).
+ * Starts experiments and waits for them with a progress line on a TTY,
+ * prints results as table, CSV, Markdown or JSON.
+ * Exit codes: 0 ok, 1 experiment failed or canceled, 2 usage or invalid
+ * request, 3 daemon unreachable. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+#include "output.h"
+
+#define BUS_NAME "org.virtlab.Lab1"
+#define BUS_PATH "/org/virtlab/Lab1"
+#define JOB_IFACE "org.virtlab.Lab1.Job"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+typedef struct Args {
+        const char *bus;         /* system | session | ADDRESS */
+        OutputFormat format;     /* how to print */
+        json_t *spec;            /* experiment spec being built from flags */
+        bool no_wait;            /* print the job id and return */
+        bool quiet;              /* no progress even on a TTY */
+        const char *kind, *state; /* results filter */
+        long limit;              /* results filter */
+} Args;
+
+typedef struct Waiter {
+        uint32_t id;             /* job we wait for */
+        char *path;              /* its object path */
+        bool done;               /* JobRemoved seen */
+        char result[16];         /* its final state */
+        unsigned runs_done, runs_total; /* progress */
+        char phase[32];          /* current phase */
+        bool tty;                /* draw progress */
+} Waiter;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+        interrupted = 1;
+}
+
+static void help(void) {
+        printf("Usage: virtlabctl [OPTIONS] COMMAND [ARGS]\n\n"
+               "Commands:\n"
+               "  describe               host, accelerator, VMMs, guest image, store\n"
+               "  boot                   boot-time experiment (spawn → guest init marker)\n"
+               "  memory                 VMM memory footprint experiment (smaps / pmap)\n"
+               "  jobs                   active and queued jobs\n"
+               "  cancel ID              cancel a job\n"
+               "  results [ID...]        list stored results, or show the given ones\n"
+               "                         (several IDs: side-by-side comparison)\n\n"
+               "Experiment options:\n"
+               "  --vmm NAME             qemu (q35) or qemu-microvm        [qemu]\n"
+               "  --runs N               measured runs, 1..1000            [10]\n"
+               "  --warmup N             discarded warm-up runs            [1]\n"
+               "  --accel auto|kvm|tcg   accelerator                       [auto]\n"
+               "  --memory MIB           guest RAM           [256; memory: 1024]\n"
+               "  --vcpus N              guest CPUs                        [1]\n"
+               "  --timeout SEC          per-run timeout                   [60]\n"
+               "  --settle-ms MS         wait after init before measuring  [500]\n"
+               "  --image DIR            guest image directory (image.json)\n"
+               "  --no-wait              print the job id and return at once\n\n"
+               "Output and connection:\n"
+               "  --format table|csv|md|json   --json   -q, --quiet (no progress)\n"
+               "  --kind K --state S --limit N   filters for 'results'\n"
+               "  --bus system|session|ADDRESS  [$VIRTLAB_BUS, else system]\n\n"
+               "Exit status: 0 ok, 1 experiment failed or canceled, 2 usage or invalid\n"
+               "request, 3 daemon unreachable.\n");
+}
+
+static int parse_long(const char *flag, const char *value, long *ret) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (!*value || *end) {
+                fprintf(stderr, "virtlabctl: invalid %s '%s': not an integer\n", flag, value);
+                return -1;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int set_int(Args *a, const char *key, const char *flag, const char *value) {
+        long v;
+        if (parse_long(flag, value, &v) < 0)
+                return -1;
+        json_object_set_new(a->spec, key, json_integer(v));
+        return 0;
+}
+
+/* Returns optind of the command, or -1 on a usage error, 0 for --help. */
+static int parse_args(int argc, char **argv, Args *a) {
+        enum { O_VMM = 256, O_RUNS, O_WARMUP, O_ACCEL, O_MEMORY, O_VCPUS, O_TIMEOUT, O_SETTLE, O_IMAGE, O_NOWAIT,
+               O_FORMAT, O_JSON, O_BUS, O_KIND, O_STATE, O_LIMIT };
+        static const struct option opts[] = {
+                { "vmm", required_argument, NULL, O_VMM },         { "runs", required_argument, NULL, O_RUNS },
+                { "warmup", required_argument, NULL, O_WARMUP },   { "accel", required_argument, NULL, O_ACCEL },
+                { "memory", required_argument, NULL, O_MEMORY },   { "vcpus", required_argument, NULL, O_VCPUS },
+                { "timeout", required_argument, NULL, O_TIMEOUT }, { "settle-ms", required_argument, NULL, O_SETTLE },
+                { "image", required_argument, NULL, O_IMAGE },     { "no-wait", no_argument, NULL, O_NOWAIT },
+                { "format", required_argument, NULL, O_FORMAT },   { "json", no_argument, NULL, O_JSON },
+                { "bus", required_argument, NULL, O_BUS },         { "kind", required_argument, NULL, O_KIND },
+                { "state", required_argument, NULL, O_STATE },     { "limit", required_argument, NULL, O_LIMIT },
+                { "quiet", no_argument, NULL, 'q' },               { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) >= 0) {
+                int r = 0;
+                switch (c) {
+                case O_VMM: json_object_set_new(a->spec, "vmm", json_string(optarg)); break;
+                case O_ACCEL: json_object_set_new(a->spec, "accel", json_string(optarg)); break;
+                case O_IMAGE: json_object_set_new(a->spec, "image", json_string(optarg)); break;
+                case O_RUNS: r = set_int(a, "runs", "--runs", optarg); break;
+                case O_WARMUP: r = set_int(a, "warmup", "--warmup", optarg); break;
+                case O_MEMORY: r = set_int(a, "memory_mib", "--memory", optarg); break;
+                case O_VCPUS: r = set_int(a, "vcpus", "--vcpus", optarg); break;
+                case O_TIMEOUT: r = set_int(a, "timeout_s", "--timeout", optarg); break;
+                case O_SETTLE: r = set_int(a, "settle_ms", "--settle-ms", optarg); break;
+                case O_NOWAIT: a->no_wait = true; break;
+                case O_JSON: a->format = OUTPUT_JSON; break;
+                case O_BUS: a->bus = optarg; break;
+                case O_KIND: a->kind = optarg; break;
+                case O_STATE: a->state = optarg; break;
+                case O_LIMIT: r = parse_long("--limit", optarg, &a->limit); break;
+                case O_FORMAT:
+                        a->format = output_format_from_string(optarg);
+                        if ((int) a->format < 0) {
+                                fprintf(stderr, "virtlabctl: invalid --format '%s': use table, csv, md or json\n", optarg);
+                                r = -1;
+                        }
+                        break;
+                case 'q': a->quiet = true; break;
+                case 'h': help(); return 0;
+                default: return -1;
+                }
+                if (r < 0)
+                        return -1;
+        }
+        return optind;
+}
+
+static int bus_connect(const char *which, sd_bus **ret) {
+        if (strcmp(which, "system") == 0)
+                return sd_bus_open_system(ret);
+        if (strcmp(which, "session") == 0)
+                return sd_bus_open_user(ret);
+        sd_bus *bus = NULL;
+        int r = sd_bus_new(&bus);
+        r = r < 0 ? r : sd_bus_set_address(bus, which);
+        r = r < 0 ? r : sd_bus_set_bus_client(bus, true);
+        r = r < 0 ? r : sd_bus_start(bus);
+        if (r < 0) {
+                sd_bus_unref(bus);
+                return r;
+        }
+        *ret = bus;
+        return 0;
+}
+
+/* Maps a failed call to an exit code, printing the daemon's own words. */
+static int call_failed(const char *what, const sd_bus_error *e, int r) {
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER, SD_BUS_ERROR_NO_REPLY,
+                                   SD_BUS_ERROR_DISCONNECTED)) {
+                fprintf(stderr, "virtlabctl: virtlabd is not reachable: %s\n", e->message ? e->message : strerror(-r));
+                return EXIT_UNREACHABLE;
+        }
+        fprintf(stderr, "virtlabctl: %s: %s\n", what, e && e->message ? e->message : strerror(-r));
+        return sd_bus_error_has_names(e, SD_BUS_ERROR_INVALID_ARGS, "org.virtlab.Lab1.NoSuchJob",
+                                      "org.virtlab.Lab1.VmmUnavailable", "org.virtlab.Lab1.TooManyJobs")
+                       ? EXIT_USAGE
+                       : EXIT_FAILED;
+}
+
+/* Calls a manager method returning one string; *ret is malloc'd. */
+static int call_string(sd_bus *bus, const char *method, char **ret, const char *types, ...) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        va_list ap;
+        va_start(ap, types);
+        sd_bus_message *m = NULL;
+        int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_NAME, method);
+        if (r >= 0 && types)
+                r = sd_bus_message_appendv(m, types, ap);
+        va_end(ap);
+        if (r >= 0)
+                r = sd_bus_call(bus, m, 0, &e, &reply);
+        sd_bus_message_unref(m);
+        if (r < 0) {
+                int code = call_failed(method, &e, r);
+                sd_bus_error_free(&e);
+                return -code;
+        }
+        const char *s;
+        r = sd_bus_message_read(reply, "s", &s);
+        *ret = r >= 0 ? strdup(s) : NULL;
+        sd_bus_message_unref(reply);
+        return *ret ? 0 : -EXIT_FAILED;
+}
+
+static json_t *parse_json(const char *text) {
+        json_error_t je;
+        json_t *j = json_loads(text, 0, &je);
+        if (!j)
+                fprintf(stderr, "virtlabctl: daemon sent invalid JSON: %s\n", je.text);
+        return j;
+}
+
+static int cmd_describe(sd_bus *bus, Args *a) {
+        char *text = NULL;
+        int r = call_string(bus, "Describe", &text, NULL);
+        if (r < 0)
+                return -r;
+        json_t *d = parse_json(text);
+        free(text);
+        if (!d)
+                return EXIT_FAILED;
+        if (a->format == OUTPUT_JSON)
+                json_dumpf(d, stdout, JSON_INDENT(2)), putchar('\n');
+        else {
+                json_t *h = json_object_get(d, "host"), *v;
+                size_t i;
+                printf("virtlabd %s\nhost: kernel %s, %s, %lld cores, KVM %s\naccel: %s (%s)\nstore: %s\n",
+                       json_string_value(json_object_get(d, "version")), json_string_value(json_object_get(h, "kernel")),
+                       json_string_value(json_object_get(h, "cpu_model")),
+                       (long long) json_integer_value(json_object_get(h, "cores")),
+                       json_string_value(json_object_get(h, "kvm_flavour")),
+                       json_string_value(json_object_get(h, "default_accel")),
+                       json_string_value(json_object_get(h, "accel_reason")),
+                       json_string_value(json_object_get(d, "store")));
+                json_array_foreach(json_object_get(d, "vmms"), i, v) printf(
+                        "vmm %-14s %s\n", json_string_value(json_object_get(v, "name")),
+                        json_is_true(json_object_get(v, "available")) ? json_string_value(json_object_get(v, "version"))
+                                                                      : json_string_value(json_object_get(v, "error")));
+                json_t *img = json_object_get(d, "image");
+                printf("image: %s\n", json_object_get(img, "error") ? json_string_value(json_object_get(img, "error"))
+                                                                  : json_string_value(json_object_get(img, "image_hash")));
+        }
+        json_decref(d);
+        return EXIT_OK;
+}
+
+static void progress_draw(Waiter *w) {
+        if (!w->tty)
+                return;
+        unsigned width = 24, filled = w->runs_total ? width * w->runs_done / w->runs_total : 0;
+        char bar[64];
+        for (unsigned i = 0; i < width; i++)
+                bar[i] = i < filled ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r\033[Kjob %u [%s] run %u/%u %s", w->id, bar,
+                w->runs_done < w->runs_total ? w->runs_done + 1 : w->runs_total, w->runs_total, w->phase);
+}
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Waiter *w = userdata;
+        uint32_t id;
+        const char *path, *result;
+        if (sd_bus_message_read(m, "uos", &id, &path, &result) < 0 || id != w->id)
+                return 0;
+        w->done = true;
+        snprintf(w->result, sizeof(w->result), "%s", result);
+        return 0;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Waiter *w = userdata;
+        const char *iface, *name;
+        if (!w->path || strcmp(sd_bus_message_get_path(m), w->path) != 0 || sd_bus_message_read(m, "s", &iface) < 0 ||
+            sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+                return 0;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                if (sd_bus_message_read(m, "s", &name) < 0)
+                        break;
+                const char *s;
+                uint32_t u;
+                if (strcmp(name, "Phase") == 0 && sd_bus_message_read(m, "v", "s", &s) >= 0)
+                        snprintf(w->phase, sizeof(w->phase), "%s", s);
+                else if (strcmp(name, "RunsDone") == 0 && sd_bus_message_read(m, "v", "u", &u) >= 0)
+                        w->runs_done = u;
+                else
+                        sd_bus_message_skip(m, "v");
+                sd_bus_message_exit_container(m);
+        }
+        progress_draw(w);
+        return 0;
+}
+
+static int on_run_finished(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Waiter *w = userdata;
+        uint32_t idx;
+        const char *json;
+        if (!w->path || strcmp(sd_bus_message_get_path(m), w->path) != 0 || sd_bus_message_read(m, "us", &idx, &json) < 0 ||
+            !w->tty)
+                return 0;
+        json_t *s = json_loads(json, 0, NULL);
+        json_t *err = json_object_get(s, "error");
+        json_t *boot = json_object_get(s, "boot_ms"), *over = json_object_get(s, "vmm_overhead_kib");
+        fprintf(stderr, "\r\033[Krun %u%s: ", idx, json_is_true(json_object_get(s, "warmup")) ? " (warm-up)" : "");
+        if (json_is_string(err))
+                fprintf(stderr, "FAILED: %s\n", json_string_value(err));
+        else if (over)
+                fprintf(stderr, "overhead %lld KiB, boot %.1f ms\n", (long long) json_integer_value(over), json_number_value(boot));
+        else
+                fprintf(stderr, "boot %.1f ms\n", json_number_value(boot));
+        json_decref(s);
+        return 0;
+}
+
+static int add_matches(sd_bus *bus, Waiter *w) {
+        int r = sd_bus_match_signal(bus, NULL, BUS_NAME, BUS_PATH, BUS_NAME, "JobRemoved", on_job_removed, w);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, NULL, BUS_NAME, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                        on_properties_changed, w);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, NULL, BUS_NAME, NULL, JOB_IFACE, "RunFinished", on_run_finished, w);
+        return r;
+}
+
+static int show_results(sd_bus *bus, Args *a, uint32_t *ids, size_t n) {
+        json_t **docs = calloc(n, sizeof(json_t *));
+        int code = EXIT_OK;
+        size_t got = 0;
+        for (size_t i = 0; docs && i < n; i++) {
+                char *text = NULL;
+                int r = call_string(bus, "GetResult", &text, "u", ids[i]);
+                if (r < 0)
+                        return -r;
+                docs[got] = parse_json(text);
+                free(text);
+                if (!docs[got])
+                        return EXIT_FAILED;
+                if (strcmp(json_string_value(json_object_get(docs[got], "state")) ?: "", "done") != 0)
+                        code = EXIT_FAILED;
+                got++;
+        }
+        output_results(stdout, docs, got, a->format);
+        for (size_t i = 0; i < got; i++)
+                json_decref(docs[i]);
+        free(docs);
+        return code;
+}
+
+static int wait_for_job(sd_bus *bus, Waiter *w) {
+        bool cancel_sent = false;
+        while (!w->done) {
+                int r = sd_bus_process(bus, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "\nvirtlabctl: lost the connection to virtlabd: %s\n", strerror(-r));
+                        return EXIT_UNREACHABLE;
+                }
+                if (r > 0)
+                        continue;
+                if (interrupted && !cancel_sent) {
+                        cancel_sent = true;
+                        fprintf(stderr, "\nvirtlabctl: canceling job %u...\n", w->id);
+                        (void) sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_NAME, "CancelJob", NULL, NULL, "u", w->id);
+                        continue;
+                }
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR) {
+                        fprintf(stderr, "\nvirtlabctl: waiting for virtlabd failed: %s\n", strerror(-r));
+                        return EXIT_UNREACHABLE;
+                }
+        }
+        if (w->tty)
+                fprintf(stderr, "\r\033[K");
+        return EXIT_OK;
+}
+
+static int cmd_experiment(sd_bus *bus, Args *a, const char *kind) {
+        Waiter w = { .tty = isatty(STDERR_FILENO) && !a->quiet };
+        if (!a->no_wait) {
+                /* Tie the job to this client: Ctrl-C or a crash here cancels it. */
+                json_object_set_new(a->spec, "bind_to_client", json_true());
+                if (add_matches(bus, &w) < 0) {
+                        fprintf(stderr, "virtlabctl: failed to subscribe to job signals\n");
+                        return EXIT_FAILED;
+                }
+        }
+        char *spec = json_dumps(a->spec, JSON_COMPACT);
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_NAME, "StartExperiment", &e, &reply, "ss", kind, spec);
+        free(spec);
+        if (r < 0) {
+                int code = call_failed("cannot start the experiment", &e, r);
+                sd_bus_error_free(&e);
+                return code;
+        }
+        const char *path;
+        r = sd_bus_message_read(reply, "uo", &w.id, &path);
+        w.path = r >= 0 ? strdup(path) : NULL;
+        sd_bus_message_unref(reply);
+        if (a->no_wait) {
+                printf("%u\n", w.id);
+                free(w.path);
+                return EXIT_OK;
+        }
+        struct sigaction sa = { .sa_handler = on_sigint };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        int code = wait_for_job(bus, &w);
+        free(w.path);
+        if (code != EXIT_OK)
+                return code;
+        code = show_results(bus, a, &w.id, 1);
+        return strcmp(w.result, "done") == 0 ? code : EXIT_FAILED;
+}
+
+static int cmd_jobs(sd_bus *bus, Args *a) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_NAME, "ListJobs", &e, &reply, NULL);
+        if (r < 0) {
+                int code = call_failed("ListJobs", &e, r);
+                sd_bus_error_free(&e);
+                return code;
+        }
+        json_t *rows = json_array();
+        uint32_t id;
+        const char *kind, *vmm, *state, *path;
+        double progress;
+        sd_bus_message_enter_container(reply, 'a', "(usssdo)");
+        while (sd_bus_message_read(reply, "(usssdo)", &id, &kind, &vmm, &state, &progress, &path) > 0)
+                json_array_append_new(rows, json_pack("{s:I, s:s, s:s, s:s, s:f, s:s}", "job_id", (json_int_t) id, "kind",
+                                                      kind, "vmm", vmm, "state", state, "progress", progress, "path", path));
+        sd_bus_message_unref(reply);
+        if (a->format == OUTPUT_JSON)
+                json_dumpf(rows, stdout, JSON_INDENT(2)), putchar('\n');
+        else {
+                json_t *j;
+                size_t i;
+                printf("%6s  %-8s %-14s %-9s %8s  %s\n", "JOB", "KIND", "VMM", "STATE", "PROGRESS", "OBJECT");
+                json_array_foreach(rows, i, j) printf("%6lld  %-8s %-14s %-9s %7.0f%%  %s\n",
+                                                      (long long) json_integer_value(json_object_get(j, "job_id")),
+                                                      json_string_value(json_object_get(j, "kind")),
+                                                      json_string_value(json_object_get(j, "vmm")),
+                                                      json_string_value(json_object_get(j, "state")),
+                                                      100 * json_real_value(json_object_get(j, "progress")),
+                                                      json_string_value(json_object_get(j, "path")));
+        }
+        json_decref(rows);
+        return EXIT_OK;
+}
+
+static int parse_ids(char **args, int n, uint32_t *ids) {
+        for (int i = 0; i < n; i++) {
+                long v = 0;
+                if (parse_long("job id", args[i], &v) < 0)
+                        return -1;
+                if (v <= 0 || v > (long) UINT32_MAX) {
+                        fprintf(stderr, "virtlabctl: invalid job id '%s'\n", args[i]);
+                        return -1;
+                }
+                ids[i] = (uint32_t) v;
+        }
+        return 0;
+}
+
+static int cmd_cancel(sd_bus *bus, char **args, int n) {
+        uint32_t id;
+        if (n != 1 || parse_ids(args, 1, &id) < 0) {
+                fprintf(stderr, "virtlabctl: usage: cancel ID\n");
+                return EXIT_USAGE;
+        }
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_NAME, "CancelJob", &e, NULL, "u", id);
+        if (r < 0) {
+                int code = call_failed("cancel", &e, r);
+                sd_bus_error_free(&e);
+                return code;
+        }
+        return EXIT_OK;
+}
+
+static int cmd_results(sd_bus *bus, Args *a, char **args, int n) {
+        if (n > 0) {
+                uint32_t ids[64];
+                if (n > 64 || parse_ids(args, n, ids) < 0)
+                        return EXIT_USAGE;
+                return show_results(bus, a, ids, (size_t) n);
+        }
+        json_t *f = json_pack("{s:s?, s:s?, s:s?}", "kind", a->kind, "vmm", json_string_value(json_object_get(a->spec, "vmm")),
+                              "state", a->state);
+        if (a->limit)
+                json_object_set_new(f, "limit", json_integer(a->limit));
+        char *filter = json_dumps(f, JSON_COMPACT), *text = NULL;
+        json_decref(f);
+        int r = call_string(bus, "ListResults", &text, "s", filter);
+        free(filter);
+        if (r < 0)
+                return -r;
+        json_t *rows = parse_json(text);
+        free(text);
+        if (!rows)
+                return EXIT_FAILED;
+        output_result_list(stdout, rows, a->format);
+        json_decref(rows);
+        return EXIT_OK;
+}
+
+static int dispatch(sd_bus *bus, Args *a, const char *cmd, char **args, int n) {
+        if (strcmp(cmd, "describe") == 0)
+                return cmd_describe(bus, a);
+        if (strcmp(cmd, "boot") == 0 || strcmp(cmd, "memory") == 0)
+                return n == 0 ? cmd_experiment(bus, a, cmd) : EXIT_USAGE;
+        if (strcmp(cmd, "jobs") == 0)
+                return cmd_jobs(bus, a);
+        if (strcmp(cmd, "cancel") == 0)
+                return cmd_cancel(bus, args, n);
+        if (strcmp(cmd, "results") == 0)
+                return cmd_results(bus, a, args, n);
+        fprintf(stderr, "virtlabctl: unknown command '%s' (try --help)\n", cmd);
+        return EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+        Args a = { .format = OUTPUT_TABLE, .spec = json_object() };
+        a.bus = getenv("VIRTLAB_BUS") && *getenv("VIRTLAB_BUS") ? getenv("VIRTLAB_BUS") : "system";
+        /* Options may follow the command: parse, take the command, parse again. */
+        int k = parse_args(argc, argv, &a);
+        if (k <= 0 || k >= argc) {
+                if (k != 0)
+                        fprintf(stderr, "virtlabctl: missing command (try --help)\n");
+                json_decref(a.spec);
+                return k == 0 ? EXIT_OK : EXIT_USAGE;
+        }
+        const char *cmd = argv[k];
+        int sub_argc = argc - k;
+        char **sub_argv = argv + k;
+        optind = 1;
+        int j = parse_args(sub_argc, sub_argv, &a);
+        if (j <= 0) {
+                json_decref(a.spec);
+                return j == 0 ? EXIT_OK : EXIT_USAGE;
+        }
+        sd_bus *bus = NULL;
+        int r = bus_connect(a.bus, &bus);
+        if (r < 0) {
+                fprintf(stderr, "virtlabctl: cannot connect to the %s bus: %s\n", a.bus, strerror(-r));
+                json_decref(a.spec);
+                return EXIT_UNREACHABLE;
+        }
+        int code = dispatch(bus, &a, cmd, sub_argv + j, sub_argc - j);
+        sd_bus_flush_close_unref(bus);
+        json_decref(a.spec);
+        return code;
+}

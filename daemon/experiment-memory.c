@@ -1,0 +1,115 @@
+/* experiment-memory.c — VMM memory footprint, the lab's "pmap 10 runs":
+ * after the guest init is up and has settled, read /proc/PID/smaps of the
+ * VMM.  Guest RAM is located exactly through QMP (HMP gpa2hva of a RAM
+ * address, then the mapping holding that HVA); VMMs without HMP fall back
+ * to "the anonymous mapping closest above the configured RAM size".
+ * VMM overhead = RSS − guest-RAM RSS, Firecracker's and StratoVirt's own
+ * definition; see docs/measurements.md for why PSS-based totals differ. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "experiment.h"
+#include "qmp-client.h"
+#include "smaps.h"
+
+#define GPA_PROBE "0x100000" /* 1 MiB: RAM on every x86 machine type, above legacy holes */
+#define HMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
+
+static const char *const memory_metrics[] = {
+        "vmm_overhead_kib", "rss_kib", "pss_kib", "uss_kib", "guest_ram_rss_kib", NULL,
+};
+
+static int memory_validate(json_t *spec, char **ret_error) {
+        /* The lab compares footprints at 1 GiB of guest RAM. */
+        if (!json_object_get(spec, "memory_mib"))
+                json_object_set_new(spec, "memory_mib", json_integer(1024));
+        return 0;
+}
+
+static void memory_measure(Run *run, uint64_t ram_hva, const char *how) {
+        _cleanup_(smaps_freep) Smaps *sm = NULL;
+        pid_t pid = run_vmm_pid(run);
+        int r = smaps_read_pid(pid, &sm);
+        if (r < 0) {
+                run_fail(run, "Failed to read /proc/%d/smaps: %s", (int) pid, strerror(-r));
+                return;
+        }
+        uint64_t ram_bytes = (uint64_t) json_integer_value(json_object_get(run_spec(run), "memory_mib")) << 20;
+        const SmapsMapping *ram = ram_hva ? smaps_find_address(sm, ram_hva) : smaps_guess_guest_ram(sm, ram_bytes);
+        if (!ram) {
+                run_fail(run, "Could not find the guest RAM mapping in /proc/%d/smaps (%s)", (int) pid, how);
+                return;
+        }
+        SmapsTotals t;
+        smaps_totals(sm, &t);
+        json_t *s = run_sample(run);
+        json_object_set_new(s, "rss_kib", json_integer((json_int_t) t.rss_kib));
+        json_object_set_new(s, "pss_kib", json_integer((json_int_t) t.pss_kib));
+        json_object_set_new(s, "uss_kib", json_integer((json_int_t) t.uss_kib));
+        json_object_set_new(s, "swap_kib", json_integer((json_int_t) t.swap_kib));
+        json_object_set_new(s, "guest_ram_rss_kib", json_integer((json_int_t) ram->rss_kib));
+        json_object_set_new(s, "vmm_overhead_kib", json_integer((json_int_t) (t.rss_kib - ram->rss_kib)));
+        char addr[32];
+        snprintf(addr, sizeof(addr), "0x%" PRIx64, ram->start);
+        json_object_set_new(s, "guest_ram_mapping",
+                            json_pack("{s:s, s:I, s:s}", "address", addr, "size_kib",
+                                      (json_int_t) ((ram->end - ram->start) >> 10), "found_by", how));
+        json_object_set_new(s, "pmap", smaps_pmap_table(sm));
+        run_stop_vm(run);
+}
+
+/* Parses "Host virtual address for 0x100000 (pc.ram) is 0x7f6afbf00000". */
+static int parse_gpa2hva(const char *text, uint64_t *ret_hva, char *block, size_t block_size) {
+        const char *open = strchr(text, '('), *close = open ? strchr(open, ')') : NULL;
+        const char *is = close ? strstr(close, " is 0x") : NULL;
+        if (!is)
+                return -EBADMSG;
+        snprintf(block, block_size, "%.*s", (int) (close - open - 1), open + 1);
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(is + 4, &end, 16);
+        if (errno || v == 0)
+                return -EBADMSG;
+        *ret_hva = v;
+        return 0;
+}
+
+static void on_gpa2hva(QmpClient *c, int error, json_t *result, const char *cls, const char *desc, void *userdata) {
+        Run *run = userdata;
+        if (error == -ECANCELED)
+                return; /* the VM is being freed; the run is already ending */
+        char block[64] = "", how[128];
+        uint64_t hva = 0;
+        if (error < 0 || parse_gpa2hva(strempty(json_string_value(result)), &hva, block, sizeof(block)) < 0) {
+                snprintf(how, sizeof(how), "largest anonymous mapping >= guest RAM (gpa2hva failed: %s)",
+                         desc ?: strerror(error < 0 ? -error : EBADMSG));
+                memory_measure(run, 0, how);
+                return;
+        }
+        snprintf(how, sizeof(how), "HMP gpa2hva " GPA_PROBE " -> RAM block %s", block);
+        memory_measure(run, hva, how);
+}
+
+static void memory_start(Run *run) {
+        run_set_phase(run, "measure");
+        QmpClient *q = run_qmp(run);
+        if (!q || !run_vmm_has_hmp(run) || qmp_client_hmp(q, "gpa2hva " GPA_PROBE, HMP_TIMEOUT_USEC, on_gpa2hva, run) < 0)
+                memory_measure(run, 0, "largest anonymous mapping >= guest RAM (no HMP)");
+}
+
+static void memory_on_guest_result(Run *run) {
+        run_set_phase(run, "settle");
+        usec_t settle = (usec_t) json_integer_value(json_object_get(run_spec(run), "settle_ms")) * USEC_PER_MSEC;
+        if (run_after(run, settle, memory_start) < 0)
+                run_fail(run, "Failed to arm the settle timer");
+}
+
+const ExperimentKind experiment_memory = {
+        .name = "memory",
+        .description = "VMM process memory (smaps: RSS, PSS, USS, guest-RAM RSS, overhead) after boot",
+        .guest_job = "hold",
+        .metrics = memory_metrics,
+        .validate = memory_validate,
+        .on_guest_result = memory_on_guest_result,
+        .guest_powers_off = false,
+};

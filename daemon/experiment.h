@@ -1,0 +1,46 @@
+/* experiment.h — the experiment-kind seam.  A kind validates its own spec
+ * fields, names the guest job its VMs run, reacts to a run's milestones and
+ * adds its measurements to the run's sample.  Everything else (VM lifecycle,
+ * timeouts, statistics, storage, bus) lives in job.c and knows no kind. */
+#pragma once
+
+#include <jansson.h>
+
+#include "util.h"
+
+typedef struct Run Run;
+
+typedef struct ExperimentKind {
+        const char *name;        /* as in StartExperiment("boot", ...) */
+        const char *description; /* one line for Describe() */
+        const char *guest_job;   /* virtlab.job= the guest init runs */
+        /* Numeric sample fields summarised with statistics, NULL-terminated;
+         * the first is the headline. */
+        const char *const *metrics;
+        /* Checks and defaults the kind's own spec fields; on error sets
+         * *ret_error to a sentence naming the field and returns -EINVAL. */
+        int (*validate)(json_t *spec, char **ret_error);
+        /* The guest printed its result frame (init is up and settled).  The
+         * kind measures, then calls run_stop_vm() or waits for power-off. */
+        void (*on_guest_result)(Run *run);
+        /* True when a guest power-off without run_stop_vm() is success. */
+        bool guest_powers_off;
+} ExperimentKind;
+
+const ExperimentKind *experiment_kind_find(const char *name);
+const ExperimentKind *const *experiment_kinds(void);
+
+/* What a kind may do with its run (implemented in job.c). */
+json_t *run_spec(Run *run);           /* the job's validated spec (borrowed) */
+json_t *run_sample(Run *run);         /* the run's sample object to add fields to (borrowed) */
+pid_t run_vmm_pid(Run *run);
+struct QmpClient *run_qmp(Run *run);  /* NULL if the VMM has no usable QMP */
+bool run_vmm_has_hmp(Run *run);
+void run_set_phase(Run *run, const char *phase);
+/* Calls fn(run) after delay on the job's loop; one pending timer per run. */
+int run_after(Run *run, usec_t delay, void (*fn)(Run *run));
+/* Asks the VMM to quit (QMP "quit", SIGKILL as fallback); the run succeeds
+ * when it exits. */
+void run_stop_vm(Run *run);
+/* Fails the run with a reason; the VM is killed. */
+void run_fail(Run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,698 @@
+/* job.c — the experiment runner shared by every kind.
+ *
+ * A job owns at most one Run at a time.  A Run is one VM from spawn to reap:
+ *   spawn → (QMP greeting) → first console byte → "Linux version" line →
+ *   init marker → result frame → kind measures → power-off or QMP quit → reap.
+ * Each milestone is a CLOCK_MONOTONIC timestamp; every run becomes a sample
+ * row in the store the moment it ends.  A failed run fails the job: a sample
+ * with holes would make the statistics lie. */
+#include "job.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "stats.h"
+#include "vm.h"
+
+#define INIT_MARKER "VIRTLAB-INIT-MARKER"
+#define RESULT_PREFIX "@@VIRTLAB-RESULT@@ "
+#define QUIT_GRACE_USEC (5 * USEC_PER_SEC)
+#define RUNS_MAX 1000
+#define WARMUP_MAX 100
+
+struct Run {
+        Job *job;              /* owner */
+        unsigned index;        /* 0-based, warm-up runs first */
+        bool warmup;           /* discarded from statistics */
+        Vm *vm;                /* the VMM, NULL once freed */
+        json_t *sample;        /* the sample document being filled */
+        usec_t t_kernel;       /* first "Linux version" console line */
+        usec_t t_init;         /* init marker */
+        usec_t t_result;       /* guest result frame */
+        json_t *guest_result;  /* parsed @@VIRTLAB-RESULT@@ JSON */
+        char last_line[256];   /* last console line, for error messages */
+        struct event *deadline; /* run timeout */
+        struct event *timer;   /* run_after() */
+        void (*timer_fn)(Run *run); /* what the timer calls */
+        bool stopping;         /* run_stop_vm() was called: exit is success */
+        char *error;           /* why the run failed, NULL if it did not */
+};
+
+struct Job {
+        JobContext ctx;        /* shared daemon facilities */
+        JobObserver obs;       /* manager's callbacks */
+        uint32_t id;           /* store id */
+        const ExperimentKind *kind; /* what is measured */
+        const VmmBackend *backend;  /* which VMM */
+        VmmInfo vmm;           /* binary path and version */
+        json_t *spec;          /* validated spec */
+        json_t *image;         /* image.json of the guest image */
+        json_t *samples;       /* every run's sample, in order */
+        json_t *environment;   /* what the result records about the setup */
+        JobState state;        /* lifecycle */
+        const char *phase;     /* current run's phase, for progress */
+        unsigned runs_total;   /* warm-up + measured */
+        unsigned warmup;       /* warm-up runs */
+        unsigned runs_done;    /* finished runs */
+        Accel accel;           /* resolved accelerator */
+        const char *accel_reason; /* why that accelerator */
+        Run *run;              /* current run */
+        struct event *next_event; /* continues after a run, from a fresh loop iteration */
+        char *error;           /* why the job failed */
+        bool cancel_requested; /* cancel arrived while a VM ran */
+};
+
+static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata);
+static void run_on_qmp_ready(Vm *vm, void *userdata);
+static void run_on_exit(Vm *vm, int wait_status, void *userdata);
+static void run_on_deadline(evutil_socket_t fd, short what, void *userdata);
+static void run_on_timer(evutil_socket_t fd, short what, void *userdata);
+static void job_next_deferred(evutil_socket_t fd, short what, void *userdata);
+static void job_finish(Job *job, JobState state, const char *error);
+
+static const char *const job_state_table[_JOB_STATE_MAX] = {
+        [JOB_QUEUED] = "queued", [JOB_RUNNING] = "running", [JOB_DONE] = "done",
+        [JOB_FAILED] = "failed", [JOB_CANCELED] = "canceled",
+};
+
+const char *job_state_to_string(JobState s) {
+        return s >= 0 && s < _JOB_STATE_MAX ? job_state_table[s] : NULL;
+}
+
+uint32_t job_id(const Job *job) { return job->id; }
+const ExperimentKind *job_kind(const Job *job) { return job->kind; }
+JobState job_state(const Job *job) { return job->state; }
+const char *job_phase(const Job *job) { return job->phase ?: ""; }
+unsigned job_runs_done(const Job *job) { return job->runs_done; }
+unsigned job_runs_total(const Job *job) { return job->runs_total; }
+const char *job_error(const Job *job) { return job->error; }
+const char *job_vmm(const Job *job) { return job->backend->name; }
+bool job_bound_to_client(const Job *job) { return json_is_true(json_object_get(job->spec, "bind_to_client")); }
+
+double job_progress(const Job *job) {
+        if (job->state >= JOB_DONE)
+                return 1.0;
+        return job->runs_total ? (double) job->runs_done / job->runs_total : 0.0;
+}
+
+static void job_notify_changed(Job *job) {
+        if (job->obs.changed)
+                job->obs.changed(job, job->obs.userdata);
+}
+
+/* ---- spec validation -------------------------------------------------- */
+
+static int fail_field(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_field(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
+
+/* Defaults an integer field and checks its range. */
+static int check_int(json_t *spec, const char *field, json_int_t def, json_int_t min, json_int_t max, char **ret_error) {
+        json_t *v = json_object_get(spec, field);
+        if (!v)
+                return json_object_set_new(spec, field, json_integer(def)) < 0 ? -ENOMEM : 0;
+        if (!json_is_integer(v))
+                return fail_field(ret_error, "Field '%s' must be an integer", field);
+        json_int_t x = json_integer_value(v);
+        if (x < min || x > max)
+                return fail_field(ret_error, "Invalid %s %" JSON_INTEGER_FORMAT ": must be between %" JSON_INTEGER_FORMAT
+                                             " and %" JSON_INTEGER_FORMAT, field, x, min, max);
+        return 0;
+}
+
+static int check_vmm(json_t *spec, char **ret_error) {
+        json_t *v = json_object_get(spec, "vmm");
+        if (!v)
+                json_object_set_new(spec, "vmm", v = json_string("qemu"));
+        const char *name = json_string_value(v);
+        if (!name)
+                return fail_field(ret_error, "Field 'vmm' must be a string");
+        if (vmm_backend_find(name))
+                return 0;
+        char known[256] = "";
+        for (const VmmBackend *const *b = vmm_backends(); *b; b++)
+                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "", (*b)->name);
+        return fail_field(ret_error, "Unknown VMM '%s' (known: %s)", name, known);
+}
+
+static int check_accel(json_t *spec, char **ret_error) {
+        json_t *v = json_object_get(spec, "accel");
+        if (!v)
+                return json_object_set_new(spec, "accel", json_string("auto")) < 0 ? -ENOMEM : 0;
+        if (accel_from_string(json_string_value(v)) < 0)
+                return fail_field(ret_error, "Invalid accel '%s': must be auto, kvm or tcg",
+                                  json_is_string(v) ? json_string_value(v) : "(not a string)");
+        return 0;
+}
+
+static const char *const common_fields[] = {
+        "vmm", "runs", "warmup", "accel", "memory_mib", "vcpus", "timeout_s", "settle_ms", "image", "bind_to_client",
+};
+
+static int check_unknown_fields(json_t *spec, char **ret_error) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(spec, key, v) {
+                bool known = false;
+                for (size_t i = 0; i < ELEMENTSOF(common_fields); i++)
+                        known = known || streq(key, common_fields[i]);
+                if (!known)
+                        return fail_field(ret_error, "Unknown field '%s' in experiment spec", key);
+        }
+        return 0;
+}
+
+static int check_image(json_t *spec, const JobContext *ctx, char **ret_error) {
+        json_t *v = json_object_get(spec, "image");
+        if (v && !json_is_string(v))
+                return fail_field(ret_error, "Field 'image' must be a directory path");
+        const char *dir = v ? json_string_value(v) : ctx->image_dir;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/image.json", dir);
+        if (access(path, R_OK) < 0)
+                return fail_field(ret_error, "Guest image not found: %s (build it with 'make image')", path);
+        if (!v)
+                json_object_set_new(spec, "image", json_string(dir));
+        return 0;
+}
+
+int job_spec_validate(const ExperimentKind *kind, json_t *spec, const JobContext *ctx, char **ret_error) {
+        if (!json_is_object(spec))
+                return fail_field(ret_error, "Experiment spec must be a JSON object");
+        int r = check_unknown_fields(spec, ret_error);
+        r = r ?: kind->validate(spec, ret_error);
+        r = r ?: check_vmm(spec, ret_error);
+        r = r ?: check_int(spec, "runs", 10, 1, RUNS_MAX, ret_error);
+        r = r ?: check_int(spec, "warmup", 1, 0, WARMUP_MAX, ret_error);
+        r = r ?: check_int(spec, "memory_mib", 256, 64, 65536, ret_error);
+        r = r ?: check_int(spec, "vcpus", 1, 1, 64, ret_error);
+        r = r ?: check_int(spec, "timeout_s", 60, 1, 3600, ret_error);
+        r = r ?: check_int(spec, "settle_ms", 500, 0, 60000, ret_error);
+        r = r ?: check_accel(spec, ret_error);
+        r = r ?: check_image(spec, ctx, ret_error);
+        json_t *b = json_object_get(spec, "bind_to_client");
+        if (r == 0 && b && !json_is_boolean(b))
+                return fail_field(ret_error, "Field 'bind_to_client' must be true or false");
+        return r;
+}
+
+/* ---- job lifecycle ---------------------------------------------------- */
+
+static unsigned spec_uint(const Job *job, const char *field) {
+        return (unsigned) json_integer_value(json_object_get(job->spec, field));
+}
+
+static int job_load_image(Job *job) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/image.json", json_string_value(json_object_get(job->spec, "image")));
+        json_error_t e;
+        job->image = json_load_file(path, 0, &e);
+        if (!job->image) {
+                log_debug("Failed to parse %s: %s", path, e.text);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+int job_new(const JobContext *ctx, const ExperimentKind *kind, json_t *spec, const JobObserver *obs, Job **ret) {
+        Job *job = calloc(1, sizeof(Job));
+        if (!job)
+                return -ENOMEM;
+        *job = (Job) { .ctx = *ctx, .obs = obs ? *obs : (JobObserver) {}, .kind = kind, .spec = json_incref(spec),
+                       .state = JOB_QUEUED, .samples = json_array() };
+        job->backend = vmm_backend_find(json_string_value(json_object_get(spec, "vmm")));
+        job->next_event = evtimer_new(ctx->base, job_next_deferred, job);
+        job->warmup = spec_uint(job, "warmup");
+        job->runs_total = job->warmup + spec_uint(job, "runs");
+        _cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+        int r = text && job->next_event ? store_job_create(ctx->store, kind->name, text, &job->id) : -ENOMEM;
+        if (r < 0) {
+                job_free(job, NULL);
+                return r;
+        }
+        *ret = job;
+        return 0;
+}
+
+static json_t *job_environment(Job *job) {
+        const char *marker = json_string_value(json_object_get(job->image, "marker"));
+        return json_pack("{s:o, s:o, s:s, s:s, s:O, s:s, s:I, s:I, s:s}", "host", host_to_json(job->ctx.host), "vmm",
+                         vmm_info_to_json(job->backend, &job->vmm), "accel", accel_to_string(job->accel),
+                         "accel_reason", job->accel_reason, "image", job->image, "marker", marker ?: INIT_MARKER,
+                         "vcpus", (json_int_t) spec_uint(job, "vcpus"), "memory_mib",
+                         (json_int_t) spec_uint(job, "memory_mib"), "kind", job->kind->name);
+}
+
+static int run_begin(Job *job);
+
+int job_start(Job *job) {
+        vmm_probe(job->backend, &job->vmm);
+        job->accel = host_resolve_accel(job->ctx.host, accel_from_string(json_string_value(json_object_get(job->spec, "accel"))),
+                                        &job->accel_reason);
+        int r = job_load_image(job);
+        if (r < 0) {
+                job_finish(job, JOB_FAILED, "guest image description (image.json) is unreadable");
+                return r;
+        }
+        job->environment = job_environment(job);
+        job->state = JOB_RUNNING;
+        (void) store_job_set_running(job->ctx.store, job->id);
+        if (job->vmm.error) {
+                job_finish(job, JOB_FAILED, job->vmm.error);
+                return -ENOENT;
+        }
+        log_info("Job %u: %s on %s, %u runs (%u warm-up), accel %s: %s", job->id, job->kind->name, job->backend->name,
+                 job->runs_total, job->warmup, accel_to_string(job->accel), job->accel_reason);
+        job_notify_changed(job);
+        return run_begin(job);
+}
+
+/* ---- one run ---------------------------------------------------------- */
+
+json_t *run_spec(Run *run) { return run->job->spec; }
+json_t *run_sample(Run *run) { return run->sample; }
+pid_t run_vmm_pid(Run *run) { return run->vm ? vm_pid(run->vm) : 0; }
+QmpClient *run_qmp(Run *run) { return run->vm ? vm_qmp(run->vm) : NULL; }
+bool run_vmm_has_hmp(Run *run) { return run->job->backend->has_hmp; }
+
+void run_set_phase(Run *run, const char *phase) {
+        run->job->phase = phase;
+        job_notify_changed(run->job);
+}
+
+static char *run_cmdline(Run *run) {
+        const Job *job = run->job;
+        const char *base = json_string_value(json_object_get(job->image, "cmdline_base")) ?: "console=ttyS0 reboot=t panic=-1";
+        char tsc[48] = "";
+        /* Without a PIT, a TCG guest calibrates against nothing and may hang. */
+        if (job->ctx.host->tsc_khz)
+                snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", job->ctx.host->tsc_khz);
+        char *s = NULL;
+        if (asprintf(&s, "%s%s virtlab.job=%s", base, tsc, job->kind->guest_job) < 0)
+                return NULL;
+        return s;
+}
+
+static const char *image_kernel(const Job *job) {
+        const char *key = job->backend->kernel_format == KERNEL_FORMAT_VMLINUX ? "vmlinux"
+                          : job->backend->kernel_format == KERNEL_FORMAT_BZIMAGE ? "bzimage" : "raw";
+        return json_string_value(json_object_get(job->image, key));
+}
+
+static int run_spawn(Run *run) {
+        Job *job = run->job;
+        _cleanup_free_ char *cmdline = run_cmdline(run), *log_dir = NULL, *log_path = NULL;
+        if (!cmdline || asprintf(&log_dir, "%s/job-%u", store_logs_dir(job->ctx.store), job->id) < 0 ||
+            asprintf(&log_path, "%s/run-%u.log", log_dir, run->index) < 0)
+                return -ENOMEM;
+        if (mkdir(log_dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        const char *kernel = image_kernel(job);
+        if (!kernel)
+                return -ENOENT;
+        VmSpawnOptions o = {
+                .backend = job->backend,
+                .binary = job->vmm.path,
+                .config = { .kernel = kernel,
+                            .initrd = json_string_value(json_object_get(job->image, "initramfs")),
+                            .cmdline = cmdline,
+                            .memory_mib = spec_uint(job, "memory_mib"),
+                            .vcpus = spec_uint(job, "vcpus"),
+                            .accel = job->accel,
+                            .qmp_fd = -EBADF,
+                            .serial_fd = -EBADF },
+                .run_dir = job->ctx.run_dir,
+                .console_log = log_path,
+        };
+        json_object_set_new(run->sample, "console_log", json_string(log_path));
+        json_object_set_new(run->sample, "cmdline", json_string(cmdline));
+        static const VmCallbacks cb = {
+                .on_console_line = run_on_console_line,
+                .on_qmp_ready = run_on_qmp_ready,
+                .on_exit = run_on_exit,
+        };
+        return vm_spawn(job->ctx.base, &o, &cb, run, &run->vm);
+}
+
+static Run *run_free(Run *run) {
+        if (!run)
+                return NULL;
+        vm_free(run->vm);
+        if (run->deadline)
+                event_free(run->deadline);
+        if (run->timer)
+                event_free(run->timer);
+        json_decref(run->sample);
+        json_decref(run->guest_result);
+        free(run->error);
+        free(run);
+        return NULL;
+}
+
+static void run_finalize(Run *run);
+
+static int run_begin(Job *job) {
+        Run *run = calloc(1, sizeof(Run));
+        if (!run)
+                return -ENOMEM;
+        run->job = job;
+        run->index = job->runs_done;
+        run->warmup = run->index < job->warmup;
+        run->sample = json_pack("{s:I, s:b}", "index", (json_int_t) run->index, "warmup", run->warmup);
+        run->deadline = evtimer_new(job->ctx.base, run_on_deadline, run);
+        run->timer = evtimer_new(job->ctx.base, run_on_timer, run);
+        job->run = run;
+        job->phase = "spawn";
+        job_notify_changed(job);
+        int r = run->sample && run->deadline && run->timer ? run_spawn(run) : -ENOMEM;
+        if (r < 0) {
+                run_fail(run, "Failed to start %s: %s", job->vmm.path, strerror(-r));
+                run_finalize(run);
+                return r;
+        }
+        struct timeval tv = { .tv_sec = spec_uint(job, "timeout_s") };
+        (void) evtimer_add(run->deadline, &tv);
+        return 0;
+}
+
+void run_fail(Run *run, const char *fmt, ...) {
+        if (run->error)
+                return; /* the first cause is the one worth reporting */
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&run->error, fmt, ap) < 0)
+                run->error = strdup("run failed");
+        va_end(ap);
+        log_debug("Job %u run %u failed: %s", run->job->id, run->index, run->error);
+        vm_kill(run->vm);
+}
+
+int run_after(Run *run, usec_t delay, void (*fn)(Run *run)) {
+        struct timeval tv = { .tv_sec = (time_t) (delay / USEC_PER_SEC), .tv_usec = (suseconds_t) (delay % USEC_PER_SEC) };
+        run->timer_fn = fn;
+        return evtimer_add(run->timer, &tv) < 0 ? -EIO : 0;
+}
+
+static void run_on_timer(evutil_socket_t fd, short what, void *userdata) {
+        Run *run = userdata;
+        if (run->timer_fn && !run->error && run->vm && vm_running(run->vm))
+                run->timer_fn(run);
+}
+
+static void quit_reply(QmpClient *c, int error, json_t *result, const char *cls, const char *desc, void *userdata) {
+        /* EOF right after "quit" is the normal outcome; the exit path decides. */
+}
+
+static void run_kill_after_grace(Run *run) {
+        vm_kill(run->vm);
+}
+
+void run_stop_vm(Run *run) {
+        run->stopping = true;
+        run_set_phase(run, "shutdown");
+        QmpClient *q = run_qmp(run);
+        if (!q || qmp_client_call(q, "quit", NULL, QUIT_GRACE_USEC, quit_reply, run) < 0)
+                vm_kill(run->vm);
+        else
+                (void) run_after(run, QUIT_GRACE_USEC, run_kill_after_grace);
+}
+
+static void run_on_deadline(evutil_socket_t fd, short what, void *userdata) {
+        Run *run = userdata;
+        unsigned limit = spec_uint(run->job, "timeout_s");
+        const HostInfo *h = run->job->ctx.host;
+        const char *hint = run->job->accel == ACCEL_KVM && h->kvm == KVM_FLAVOUR_PVM
+                                   ? " (this host's KVM is kvm_pvm, where Linux guests hang: use --accel tcg)"
+                                   : "";
+        if (!run->t_init)
+                run_fail(run, "No init marker within %u s%s; last console line: '%s'", limit, hint, run->last_line);
+        else if (!run->t_result)
+                run_fail(run, "Guest init printed its marker but no result within %u s; last console line: '%s'", limit,
+                         run->last_line);
+        else
+                run_fail(run, "VMM did not exit within %u s after the guest finished", limit);
+}
+
+static double ms_since_spawn(const Run *run, usec_t t) {
+        return t ? (double) (t - vm_t_spawn(run->vm)) / USEC_PER_MSEC : -1.0;
+}
+
+static void run_on_guest_result_line(Run *run, usec_t t, const char *json_text) {
+        json_error_t e;
+        json_t *res = json_loads(json_text, 0, &e);
+        if (!json_is_object(res)) {
+                json_decref(res);
+                run_fail(run, "Guest result frame is not a JSON object: %s", e.text);
+                return;
+        }
+        run->t_result = t;
+        run->guest_result = res;
+        json_int_t rc = json_integer_value(json_object_get(res, "rc"));
+        if (rc != 0) {
+                run_fail(run, "Guest job '%s' failed with rc %" JSON_INTEGER_FORMAT, run->job->kind->guest_job, rc);
+                return;
+        }
+        run->job->kind->on_guest_result(run);
+}
+
+static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata) {
+        Run *run = userdata;
+        snprintf(run->last_line, sizeof(run->last_line), "%s", line);
+        if (!run->t_kernel && strstr(line, "Linux version ")) {
+                run->t_kernel = t;
+                run_set_phase(run, "kernel");
+        }
+        if (!run->t_init && strstr(line, INIT_MARKER)) {
+                run->t_init = t;
+                run_set_phase(run, "init");
+        }
+        if (!run->t_result && strncmp(line, RESULT_PREFIX, strlen(RESULT_PREFIX)) == 0)
+                run_on_guest_result_line(run, t, line + strlen(RESULT_PREFIX));
+}
+
+static void run_on_qmp_ready(Vm *vm, void *userdata) {
+        Run *run = userdata;
+        _cleanup_free_ char *version = NULL;
+        if (qmp_client_version(vm_qmp(vm), &version) >= 0)
+                json_object_set_new(run->sample, "vmm_qmp_version", json_string(version));
+        if (!run->t_kernel)
+                run_set_phase(run, "firmware");
+}
+
+static void run_record_phases(Run *run) {
+        Vm *vm = run->vm;
+        json_t *s = run->sample;
+        json_object_set_new(s, "t_spawn_ms", json_real(0.0));
+        json_object_set_new(s, "t_exec_ms", json_real(ms_since_spawn(run, vm_t_exec(vm))));
+        if (vm_t_qmp(vm))
+                json_object_set_new(s, "t_qmp_ms", json_real(ms_since_spawn(run, vm_t_qmp(vm))));
+        if (vm_t_console(vm))
+                json_object_set_new(s, "t_console_ms", json_real(ms_since_spawn(run, vm_t_console(vm))));
+        if (run->t_kernel)
+                json_object_set_new(s, "t_kernel_ms", json_real(ms_since_spawn(run, run->t_kernel)));
+        if (run->t_init) {
+                json_object_set_new(s, "t_init_ms", json_real(ms_since_spawn(run, run->t_init)));
+                json_object_set_new(s, "boot_ms", json_real(ms_since_spawn(run, run->t_init)));
+        }
+        json_t *g = run->guest_result;
+        json_t *ns = g ? json_object_get(g, "boottime_at_marker_ns") : NULL;
+        if (json_is_integer(ns))
+                json_object_set_new(s, "guest_uptime_at_init_ms", json_real((double) json_integer_value(ns) / 1e6));
+        if (g)
+                json_object_set(s, "guest", g);
+        json_object_set_new(s, "vmm_argv", strv_to_json(vm_argv(vm)));
+}
+
+/* Copies the last non-empty line of text (the VMM's final complaint). */
+static void last_line_of(const char *text, char *buf, size_t size) {
+        size_t end = strlen(text);
+        while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' '))
+                end--;
+        size_t start = end;
+        while (start > 0 && text[start - 1] != '\n')
+                start--;
+        snprintf(buf, size, "%.*s", (int) (end - start), text + start);
+}
+
+/* Decides, once the VM is reaped, whether the run succeeded. */
+static void run_judge_exit(Run *run, int wait_status) {
+        char how[128];
+        vm_describe_status(wait_status, how, sizeof(how));
+        json_object_set_new(run->sample, "vmm_exit", json_string(how));
+        if (run->error || run->stopping)
+                return;
+        if (run->job->kind->guest_powers_off && run->t_result && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
+                return;
+        char tail[512];
+        last_line_of(vm_diagnostics(run->vm), tail, sizeof(tail));
+        run_fail(run, "%s %s %s%s%s", run->job->backend->binary, how,
+                 !run->t_init ? "before the init marker" : !run->t_result ? "before the guest result" : "unexpectedly",
+                 tail[0] ? ": " : "", tail);
+}
+
+static void run_on_exit(Vm *vm, int wait_status, void *userdata) {
+        Run *run = userdata;
+        run_judge_exit(run, wait_status);
+        run_finalize(run);
+}
+
+/* Stores the sample, tells the observer, and continues with the next run
+ * from a fresh loop iteration (never free a VM inside its own callback). */
+static void run_finalize(Run *run) {
+        Job *job = run->job;
+        if (run->vm)
+                run_record_phases(run);
+        json_object_set_new(run->sample, "ok", json_boolean(!run->error));
+        json_object_set_new(run->sample, "error", run->error ? json_string(run->error) : json_null());
+        _cleanup_free_ char *text = json_dumps(run->sample, JSON_COMPACT);
+        if (text)
+                (void) store_run_add(job->ctx.store, job->id, run->index, text);
+        json_array_append(job->samples, run->sample);
+        job->runs_done++;
+        if (job->obs.run_finished && text)
+                job->obs.run_finished(job, run->index, text, job->obs.userdata);
+        struct timeval now = {};
+        (void) evtimer_add(job->next_event, &now);
+        if (run->deadline)
+                event_del(run->deadline);
+        if (run->timer)
+                event_del(run->timer);
+}
+
+static void job_next_deferred(evutil_socket_t fd, short what, void *userdata) {
+        Job *job = userdata;
+        Run *run = TAKE_PTR(job->run);
+        bool failed = run && run->error;
+        _cleanup_free_ char *error = failed ? strdup(run->error) : NULL;
+        unsigned index = run ? run->index : 0;
+        run_free(run);
+        if (job->cancel_requested) {
+                job_finish(job, JOB_CANCELED, job->error);
+                return;
+        }
+        if (failed) {
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "run %u: %s", index, error) < 0)
+                        msg = NULL;
+                job_finish(job, JOB_FAILED, msg ?: error);
+                return;
+        }
+        if (job->runs_done >= job->runs_total) {
+                job_finish(job, JOB_DONE, NULL);
+                return;
+        }
+        (void) run_begin(job);
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static json_t *job_summary(Job *job) {
+        json_t *summary = json_object();
+        size_t n = json_array_size(job->samples);
+        _cleanup_free_ double *v = calloc(n ? n : 1, sizeof(double));
+        for (const char *const *m = job->kind->metrics; v && *m; m++) {
+                size_t k = 0, i;
+                json_t *s;
+                json_array_foreach(job->samples, i, s) {
+                        json_t *x = json_object_get(s, *m);
+                        if (json_is_true(json_object_get(s, "ok")) && !json_is_true(json_object_get(s, "warmup")) &&
+                            json_is_number(x) && json_number_value(x) >= 0)
+                                v[k++] = json_number_value(x);
+                }
+                StatsSummary st;
+                if (k > 0 && stats_summarize(v, k, &st) >= 0)
+                        json_object_set_new(summary, *m, stats_summary_to_json(&st));
+        }
+        return summary;
+}
+
+static char *iso_now(void) {
+        char buf[64];
+        time_t t = time(NULL);
+        struct tm tm;
+        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        return strdup(buf);
+}
+
+static json_t *job_result_document(Job *job) {
+        _cleanup_free_ char *finished = iso_now();
+        json_t *metrics = json_array();
+        for (const char *const *m = job->kind->metrics; *m; m++)
+                json_array_append_new(metrics, json_string(*m));
+        return json_pack("{s:s, s:I, s:s, s:s, s:s?, s:O, s:O?, s:s, s:o, s:o, s:O, s:I, s:I}", "schema",
+                         "virtlab/result/v1", "job_id", (json_int_t) job->id, "kind", job->kind->name, "state",
+                         job_state_to_string(job->state), "error", job->error, "spec", job->spec, "environment",
+                         job->environment, "finished_at", finished, "metrics", metrics, "summary", job_summary(job),
+                         "runs", job->samples, "runs_total", (json_int_t) job->runs_total, "warmup",
+                         (json_int_t) job->warmup);
+}
+
+static void job_finish(Job *job, JobState state, const char *error) {
+        if (job->state >= JOB_DONE)
+                return;
+        job->state = state;
+        if (error && error != job->error) {
+                free(job->error);
+                job->error = strdup(error);
+        }
+        job->phase = "";
+        json_t *doc = job_result_document(job);
+        _cleanup_free_ char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        int r = store_job_finish(job->ctx.store, job->id, job_state_to_string(state), job->error, text);
+        if (r < 0)
+                log_error_errno(r, "Failed to store the result of job %u: %m", job->id);
+        if (state == JOB_DONE)
+                log_info("Job %u done", job->id);
+        else
+                log_notice("Job %u %s: %s", job->id, job_state_to_string(state), strempty(job->error));
+        if (job->obs.finished)
+                job->obs.finished(job, job->obs.userdata);
+}
+
+void job_cancel(Job *job, const char *reason) {
+        if (job->state >= JOB_DONE || job->cancel_requested)
+                return;
+        free(job->error);
+        job->error = strdup(reason);
+        if (job->state == JOB_QUEUED || !job->run) {
+                job_finish(job, JOB_CANCELED, reason);
+                return;
+        }
+        job->cancel_requested = true;
+        run_fail(job->run, "%s", reason);
+}
+
+Job *job_free(Job *job, const char *why) {
+        if (!job)
+                return NULL;
+        if (job->run) {
+                vm_free(TAKE_PTR(job->run->vm)); /* kills and reaps synchronously */
+                if (why)
+                        run_fail(job->run, "%s", why);
+                run_finalize(job->run);
+                run_free(TAKE_PTR(job->run));
+        }
+        if (why && job->state < JOB_DONE) {
+                job->obs = (JobObserver) {};
+                job_finish(job, JOB_FAILED, why);
+        }
+        if (job->next_event)
+                event_free(job->next_event);
+        vmm_info_done(&job->vmm);
+        json_decref(job->spec);
+        json_decref(job->image);
+        json_decref(job->samples);
+        json_decref(job->environment);
+        free(job->error);
+        free(job);
+        return NULL;
+}

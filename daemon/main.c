@@ -1,0 +1,146 @@
+/* main.c — virtlabd: parses flags, opens the store, connects to the bus and
+ * runs the loop until SIGTERM/SIGINT or the bus goes away. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "manager.h"
+#include "util.h"
+
+typedef struct Options {
+        const char *bus;       /* system | session | ADDRESS */
+        char *state_dir;       /* results live here */
+        char *image_dir;       /* default guest image */
+        char *run_dir;         /* scratch */
+} Options;
+
+static void help(void) {
+        printf("Usage: virtlabd [OPTIONS]\n\n"
+               "Runs and measures virtual machines; serves org.virtlab.Lab1 on D-Bus.\n\n"
+               "  --bus system|session|ADDRESS  bus to serve on (default: $VIRTLAB_BUS, else system)\n"
+               "  --state-dir DIR    results database and console logs\n"
+               "                     (default: $STATE_DIRECTORY, /var/lib/virtlab for the system bus,\n"
+               "                      else $XDG_STATE_HOME/virtlab)\n"
+               "  --image-dir DIR    default guest image, holding image.json\n"
+               "                     (default: $VIRTLAB_IMAGE_DIR or STATE_DIR/images/default)\n"
+               "  --run-dir DIR      private scratch directory (default: $RUNTIME_DIRECTORY,\n"
+               "                     /run/virtlab or $XDG_RUNTIME_DIR/virtlab)\n"
+               "  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+               "  -h, --help         this text\n");
+}
+
+static char *default_state_dir(bool system_bus) {
+        const char *e = getenv("STATE_DIRECTORY");
+        char *s = NULL;
+        if (e && *e)
+                return strdup(e);
+        if (system_bus)
+                return strdup("/var/lib/virtlab");
+        e = getenv("XDG_STATE_HOME");
+        if (e && *e)
+                return asprintf(&s, "%s/virtlab", e) < 0 ? NULL : s;
+        return asprintf(&s, "%s/.local/state/virtlab", getenv("HOME") ?: "/root") < 0 ? NULL : s;
+}
+
+static char *default_run_dir(bool system_bus, const char *state_dir) {
+        const char *e = getenv("RUNTIME_DIRECTORY");
+        char *s = NULL;
+        if (e && *e)
+                return strdup(e);
+        if (system_bus)
+                return strdup("/run/virtlab");
+        e = getenv("XDG_RUNTIME_DIR");
+        if (e && *e)
+                return asprintf(&s, "%s/virtlab", e) < 0 ? NULL : s;
+        return asprintf(&s, "%s/run", state_dir) < 0 ? NULL : s;
+}
+
+/* Returns 0 to run, 1 to exit successfully (help), <0 on a usage error. */
+static int parse_argv(int argc, char **argv, Options *o) {
+        static const struct option opts[] = {
+                { "bus", required_argument, NULL, 'b' },       { "state-dir", required_argument, NULL, 's' },
+                { "image-dir", required_argument, NULL, 'i' }, { "run-dir", required_argument, NULL, 'r' },
+                { "log-level", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'b': o->bus = optarg; break;
+                case 's': o->state_dir = strdup(optarg); break;
+                case 'i': o->image_dir = strdup(optarg); break;
+                case 'r': o->run_dir = strdup(optarg); break;
+                case 'l':
+                        if (log_level_from_string(optarg) < 0)
+                                return log_error_errno(-EINVAL, "Invalid log level '%s': use err, warning, notice, info or debug", optarg);
+                        log_max_level = log_level_from_string(optarg);
+                        break;
+                case 'h': help(); return 1;
+                default: return -EINVAL;
+                }
+        }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
+        if (!o->bus)
+                o->bus = getenv("VIRTLAB_BUS") && *getenv("VIRTLAB_BUS") ? getenv("VIRTLAB_BUS") : "system";
+        bool system_bus = streq(o->bus, "system");
+        if (!o->state_dir)
+                o->state_dir = default_state_dir(system_bus);
+        if (!o->image_dir) {
+                const char *e = getenv("VIRTLAB_IMAGE_DIR");
+                if (e && *e)
+                        o->image_dir = strdup(e);
+                else if (asprintf(&o->image_dir, "%s/images/default", o->state_dir) < 0)
+                        o->image_dir = NULL;
+        }
+        if (!o->run_dir)
+                o->run_dir = default_run_dir(system_bus, o->state_dir);
+        return o->state_dir && o->image_dir && o->run_dir ? 0 : -ENOMEM;
+}
+
+static int run(Options *o) {
+        struct event_base *base = event_base_new();
+        if (!base)
+                return log_error_errno(-ENOMEM, "Failed to create the event loop: %m");
+        Manager *m = NULL;
+        int r = manager_new(base, &m);
+        if (r < 0) {
+                event_base_free(base);
+                return log_error_errno(r, "Failed to set up: %m");
+        }
+        m->image_dir = TAKE_PTR(o->image_dir);
+        m->run_dir = TAKE_PTR(o->run_dir);
+        if (mkdir(m->run_dir, 0700) < 0 && errno != EEXIST)
+                log_warning_errno(-errno, "Failed to create run directory %s, ignoring: %m", m->run_dir);
+        r = manager_open_store(m, o->state_dir);
+        if (r < 0)
+                log_error_errno(r, "Failed to open the result store in %s: %m", o->state_dir);
+        else {
+                r = manager_connect_bus(m, o->bus);
+                if (r < 0)
+                        log_error_errno(r, "Failed to serve on the %s bus: %m", o->bus);
+        }
+        if (r >= 0) {
+                log_info("virtlabd %s ready on the %s bus; store %s; image %s; %s", VIRTLAB_VERSION, o->bus,
+                         store_path(m->store), m->image_dir, m->host.accel_reason);
+                event_base_dispatch(base);
+        }
+        manager_free(m);
+        event_base_free(base);
+        return r;
+}
+
+int main(int argc, char **argv) {
+        Options o = {};
+        (void) signal(SIGPIPE, SIG_IGN);
+        int r = parse_argv(argc, argv, &o);
+        if (r == 0)
+                r = run(&o);
+        free(o.state_dir);
+        free(o.image_dir);
+        free(o.run_dir);
+        if (r == -EINVAL)
+                return 2;
+        return r < 0 ? 1 : 0;
+}

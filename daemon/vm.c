@@ -1,0 +1,379 @@
+/* vm.c — spawns a VMM and watches it: a pidfd for its exit, a socket for
+ * its serial console (split into timestamped lines), a pipe for its own
+ * diagnostics, and a QMP client.  The child gets PR_SET_PDEATHSIG so even a
+ * SIGKILLed daemon leaves no VMM behind. */
+#include "vm.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define CONSOLE_LINE_MAX (64 * 1024)
+#define DIAG_MAX (8 * 1024)
+#define QMP_CONNECT_RETRY_MAX_USEC (20 * USEC_PER_MSEC)
+
+struct Vm {
+        struct event_base *base;   /* loop everything runs on */
+        const VmmBackend *backend; /* which VMM this is */
+        VmCallbacks cb;            /* owner's callbacks */
+        void *userdata;            /* passed to cb */
+        char **argv;               /* exact argv exec'd */
+        pid_t pid;                 /* VMM process, 0 once reaped */
+        int pidfd;                 /* readable when the process exits */
+        int console_fd;            /* our end of the serial socket */
+        int diag_fd;               /* VMM stdout+stderr */
+        int qmp_fd;                /* our end of the QMP socket before the client owns it */
+        char *qmp_path;            /* socket path for VMMs that cannot take an fd */
+        struct event *pid_event;   /* on pidfd */
+        struct event *console_event; /* on console_fd */
+        struct event *diag_event;  /* on diag_fd */
+        struct event *qmp_retry;   /* connect-retry timer (path mode) */
+        usec_t qmp_retry_delay;    /* current backoff */
+        QmpClient *qmp;            /* NULL until connected */
+        bool qmp_ready;            /* negotiation done */
+        usec_t t_spawn, t_exec, t_console, t_qmp; /* monotonic timestamps */
+        char line[CONSOLE_LINE_MAX]; /* partial console line */
+        size_t line_len;           /* bytes in line */
+        FILE *console_log;         /* timestamped copy of the console */
+        char diag[DIAG_MAX];       /* tail of the VMM's own output */
+        size_t diag_len;           /* bytes in diag */
+        int wait_status;           /* from waitpid */
+        bool exited;               /* reaped, on_exit delivered */
+};
+
+static void on_pidfd(evutil_socket_t fd, short what, void *userdata);
+static void on_console(evutil_socket_t fd, short what, void *userdata);
+static void on_diag(evutil_socket_t fd, short what, void *userdata);
+static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata);
+
+static int pidfd_open_compat(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+pid_t vm_pid(const Vm *vm) { return vm->pid; }
+QmpClient *vm_qmp(const Vm *vm) { return vm->qmp_ready ? vm->qmp : NULL; }
+char *const *vm_argv(const Vm *vm) { return vm->argv; }
+usec_t vm_t_spawn(const Vm *vm) { return vm->t_spawn; }
+usec_t vm_t_exec(const Vm *vm) { return vm->t_exec; }
+usec_t vm_t_console(const Vm *vm) { return vm->t_console; }
+usec_t vm_t_qmp(const Vm *vm) { return vm->t_qmp; }
+bool vm_running(const Vm *vm) { return vm->pid > 0; }
+const char *vm_diagnostics(const Vm *vm) { return vm->diag; }
+
+void vm_describe_status(int st, char *buf, size_t size) {
+        if (WIFEXITED(st))
+                snprintf(buf, size, "exited with status %d", WEXITSTATUS(st));
+        else if (WIFSIGNALED(st))
+                snprintf(buf, size, "killed by SIG%s%s", sigabbrev_np(WTERMSIG(st)) ?: "?",
+                         WTERMSIG(st) == SIGSYS ? " (a seccomp filter refused a system call)" : "");
+        else
+                snprintf(buf, size, "ended with wait status 0x%x", (unsigned) st);
+}
+
+/* Child side of fork(): wire fds, die with the daemon, exec.  Reports an exec
+ * failure's errno through errpipe (close-on-exec, so success closes it). */
+_Noreturn static void child_exec(Vm *vm, int serial_fd, int qmp_fd, int diag_w, int errpipe) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        sigset_t all;
+        sigemptyset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        int null = open("/dev/null", O_RDONLY);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(diag_w, STDOUT_FILENO) < 0 ||
+            dup2(diag_w, STDERR_FILENO) < 0)
+                goto fail;
+        /* The argv names these fds: clear close-on-exec on exactly them. */
+        if ((serial_fd >= 0 && fcntl(serial_fd, F_SETFD, 0) < 0) || (qmp_fd >= 0 && fcntl(qmp_fd, F_SETFD, 0) < 0))
+                goto fail;
+        execv(vm->argv[0], vm->argv);
+fail:;
+        int e = errno;
+        (void) !write(errpipe, &e, sizeof(e));
+        _exit(127);
+}
+
+/* Creates the socketpairs/pipes the VMM inherits and fills the config. */
+static int make_channels(Vm *vm, const VmSpawnOptions *o, VmConfig *c, int *ret_serial, int *ret_qmp) {
+        int sp[2], qp[2];
+        if (!o->backend->takes_fds)
+                return -EOPNOTSUPP; /* path-mode VMMs (StratoVirt) come with their backend */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                return -errno;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qp) < 0) {
+                int e = -errno;
+                safe_close(sp[0]);
+                safe_close(sp[1]);
+                return e;
+        }
+        vm->console_fd = sp[0];
+        vm->qmp_fd = qp[0];
+        c->serial_fd = *ret_serial = sp[1];
+        c->qmp_fd = *ret_qmp = qp[1];
+        return 0;
+}
+
+static int start_watchers(Vm *vm) {
+        (void) fcntl(vm->console_fd, F_SETFL, O_NONBLOCK);
+        (void) fcntl(vm->diag_fd, F_SETFL, O_NONBLOCK);
+        vm->pid_event = event_new(vm->base, vm->pidfd, EV_READ, on_pidfd, vm);
+        vm->console_event = event_new(vm->base, vm->console_fd, EV_READ | EV_PERSIST, on_console, vm);
+        vm->diag_event = event_new(vm->base, vm->diag_fd, EV_READ | EV_PERSIST, on_diag, vm);
+        vm->qmp_retry = evtimer_new(vm->base, on_qmp_retry, vm);
+        if (!vm->pid_event || !vm->console_event || !vm->diag_event || !vm->qmp_retry)
+                return -ENOMEM;
+        if (event_add(vm->pid_event, NULL) < 0 || event_add(vm->console_event, NULL) < 0 ||
+            event_add(vm->diag_event, NULL) < 0)
+                return -EIO;
+        return 0;
+}
+
+static void qmp_state_changed(QmpClient *c, int error, void *userdata) {
+        Vm *vm = userdata;
+        if (error < 0) {
+                log_debug_errno(error, "QMP connection of pid %d ended: %m", (int) vm->pid);
+                vm->qmp_ready = false;
+                return;
+        }
+        vm->t_qmp = qmp_client_greeting_usec(c);
+        vm->qmp_ready = true;
+        if (vm->cb.on_qmp_ready)
+                vm->cb.on_qmp_ready(vm, vm->userdata);
+}
+
+static int attach_qmp(Vm *vm, int fd) {
+        int r = qmp_client_new(vm->base, fd, vm->backend->qmp_flags, &vm->qmp);
+        if (r < 0)
+                return r;
+        qmp_client_set_handlers(vm->qmp, qmp_state_changed, NULL, vm);
+        return 0;
+}
+
+/* Path mode only: retry connecting with a short backoff while the VMM lives. */
+static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata) {
+        Vm *vm = userdata;
+        if (vm->pid <= 0 || vm->qmp)
+                return;
+        int s = qmp_connect_unix(vm->qmp_path);
+        if (s >= 0) {
+                if (attach_qmp(vm, s) < 0)
+                        safe_close(s);
+                return;
+        }
+        vm->qmp_retry_delay = vm->qmp_retry_delay * 2 > QMP_CONNECT_RETRY_MAX_USEC ? QMP_CONNECT_RETRY_MAX_USEC
+                                                                                  : vm->qmp_retry_delay * 2;
+        struct timeval tv = { .tv_sec = 0, .tv_usec = (suseconds_t) vm->qmp_retry_delay };
+        (void) evtimer_add(vm->qmp_retry, &tv);
+}
+
+static int fork_and_exec(Vm *vm, int serial_fd, int qmp_fd, int diag_w) {
+        int errpipe[2];
+        if (pipe2(errpipe, O_CLOEXEC) < 0)
+                return -errno;
+        vm->t_spawn = now_usec();
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = -errno;
+                safe_close(errpipe[0]);
+                safe_close(errpipe[1]);
+                return e;
+        }
+        if (pid == 0) {
+                safe_close(errpipe[0]);
+                child_exec(vm, serial_fd, qmp_fd, diag_w, errpipe[1]);
+        }
+        safe_close(errpipe[1]);
+        vm->pid = pid;
+        int child_errno = 0;
+        ssize_t k = read(errpipe[0], &child_errno, sizeof(child_errno));
+        vm->t_exec = now_usec();
+        safe_close(errpipe[0]);
+        if (k == sizeof(child_errno)) {
+                (void) waitpid(pid, NULL, 0);
+                vm->pid = 0;
+                return -child_errno;
+        }
+        return 0;
+}
+
+static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
+        VmConfig c = o->config;
+        _cleanup_close_ int serial_child = -EBADF, qmp_child = -EBADF;
+        int diag[2];
+        int r = make_channels(vm, o, &c, &serial_child, &qmp_child);
+        if (r < 0)
+                return r;
+        r = o->backend->build_argv(o->backend, o->binary, &c, &vm->argv);
+        if (r < 0)
+                return r;
+        if (pipe2(diag, O_CLOEXEC) < 0)
+                return -errno;
+        vm->diag_fd = diag[0];
+        r = fork_and_exec(vm, serial_child, qmp_child, diag[1]);
+        safe_close(diag[1]);
+        if (r < 0)
+                return r;
+        vm->pidfd = pidfd_open_compat(vm->pid);
+        if (vm->pidfd < 0)
+                return -errno;
+        r = start_watchers(vm);
+        if (r < 0)
+                return r;
+        return attach_qmp(vm, TAKE_FD(vm->qmp_fd));
+}
+
+int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks *cb, void *userdata, Vm **ret) {
+        Vm *vm = calloc(1, sizeof(Vm));
+        if (!vm)
+                return -ENOMEM;
+        *vm = (Vm) { .base = base, .backend = o->backend, .cb = *cb, .userdata = userdata, .pidfd = -EBADF,
+                     .console_fd = -EBADF, .diag_fd = -EBADF, .qmp_fd = -EBADF,
+                     .qmp_retry_delay = USEC_PER_MSEC };
+        if (o->console_log) {
+                vm->console_log = fopen(o->console_log, "we");
+                if (!vm->console_log) {
+                        int e = -errno;
+                        vm_free(vm);
+                        return e;
+                }
+        }
+        int r = spawn_process(vm, o);
+        if (r < 0) {
+                vm_free(vm);
+                return r;
+        }
+        *ret = vm;
+        return 0;
+}
+
+static void deliver_line(Vm *vm, usec_t t) {
+        vm->line[vm->line_len] = 0;
+        if (vm->line_len > 0 && vm->line[vm->line_len - 1] == '\r')
+                vm->line[--vm->line_len] = 0;
+        if (vm->console_log) {
+                fprintf(vm->console_log, "[%12.6f] %s\n", (double) (t - vm->t_spawn) / USEC_PER_SEC, vm->line);
+                fflush(vm->console_log);
+        }
+        if (vm->cb.on_console_line)
+                vm->cb.on_console_line(vm, t, vm->line, vm->userdata);
+        vm->line_len = 0;
+}
+
+static void console_consume(Vm *vm, const char *buf, size_t len, usec_t t) {
+        if (vm->t_console == 0 && len > 0)
+                vm->t_console = t;
+        for (size_t i = 0; i < len; i++) {
+                if (buf[i] == '\n') {
+                        deliver_line(vm, t);
+                        continue;
+                }
+                if (buf[i] == 0)
+                        continue;
+                vm->line[vm->line_len++] = buf[i];
+                if (vm->line_len == CONSOLE_LINE_MAX - 1)
+                        deliver_line(vm, t);
+        }
+}
+
+/* Reads what is available; returns 0 at EOF, 1 if more may come. */
+static int console_drain(Vm *vm) {
+        char buf[4096];
+        for (;;) {
+                ssize_t k = read(vm->console_fd, buf, sizeof(buf));
+                if (k > 0) {
+                        console_consume(vm, buf, (size_t) k, now_usec());
+                        continue;
+                }
+                if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                        return 1;
+                return 0;
+        }
+}
+
+static void on_console(evutil_socket_t fd, short what, void *userdata) {
+        Vm *vm = userdata;
+        if (console_drain(vm) == 0) {
+                if (vm->line_len > 0)
+                        deliver_line(vm, now_usec());
+                event_del(vm->console_event);
+        }
+}
+
+static void diag_drain(Vm *vm) {
+        char buf[1024];
+        ssize_t k;
+        while ((k = read(vm->diag_fd, buf, sizeof(buf))) > 0) {
+                /* Keep the tail: the last lines say why a VMM died.  k < DIAG_MAX. */
+                if (vm->diag_len + (size_t) k > DIAG_MAX - 1) {
+                        size_t drop = vm->diag_len + (size_t) k - (DIAG_MAX - 1);
+                        memmove(vm->diag, vm->diag + drop, vm->diag_len - drop);
+                        vm->diag_len -= drop;
+                }
+                memcpy(vm->diag + vm->diag_len, buf, (size_t) k);
+                vm->diag_len += (size_t) k;
+                vm->diag[vm->diag_len] = 0;
+        }
+        if (k == 0 && vm->diag_event)
+                event_del(vm->diag_event);
+}
+
+static void on_diag(evutil_socket_t fd, short what, void *userdata) {
+        diag_drain(userdata);
+}
+
+static void on_pidfd(evutil_socket_t fd, short what, void *userdata) {
+        Vm *vm = userdata;
+        int status = 0;
+        if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) <= 0)
+                return;
+        vm->pid = 0;
+        vm->wait_status = status;
+        /* The process is gone, so everything it wrote is already queued for us. */
+        (void) console_drain(vm);
+        if (vm->line_len > 0)
+                deliver_line(vm, now_usec());
+        diag_drain(vm);
+        vm->exited = true;
+        if (vm->cb.on_exit)
+                vm->cb.on_exit(vm, status, vm->userdata);
+}
+
+void vm_kill(Vm *vm) {
+        if (vm && vm->pid > 0)
+                (void) kill(vm->pid, SIGKILL);
+}
+
+Vm *vm_free(Vm *vm) {
+        if (!vm)
+                return NULL;
+        if (vm->pid > 0) {
+                (void) kill(vm->pid, SIGKILL);
+                (void) waitpid(vm->pid, NULL, 0);
+        }
+        if (vm->pid_event)
+                event_free(vm->pid_event);
+        if (vm->console_event)
+                event_free(vm->console_event);
+        if (vm->diag_event)
+                event_free(vm->diag_event);
+        if (vm->qmp_retry)
+                event_free(vm->qmp_retry);
+        if (vm->qmp) {
+                qmp_client_set_handlers(vm->qmp, NULL, NULL, NULL);
+                qmp_client_unref(vm->qmp);
+        }
+        if (vm->qmp_path)
+                (void) unlink(vm->qmp_path);
+        free(vm->qmp_path);
+        safe_close(vm->pidfd);
+        safe_close(vm->console_fd);
+        safe_close(vm->diag_fd);
+        safe_close(vm->qmp_fd);
+        if (vm->console_log)
+                fclose(vm->console_log);
+        strv_free(vm->argv);
+        free(vm);
+        return NULL;
+}

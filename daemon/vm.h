@@ -1,0 +1,53 @@
+/* vm.h — one running VMM process: spawn, serial console capture with
+ * CLOCK_MONOTONIC timestamps, QMP connection, exit.  Knows nothing about
+ * experiments; the owner reacts through VmCallbacks. */
+#pragma once
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "qmp-client.h"
+#include "util.h"
+#include "vmm.h"
+
+typedef struct Vm Vm;
+
+typedef struct VmCallbacks {
+        /* A complete console line (without \r\n); t is when its last byte was read. */
+        void (*on_console_line)(Vm *vm, usec_t t, const char *line, void *userdata);
+        /* QMP greeting read and capabilities negotiated. */
+        void (*on_qmp_ready)(Vm *vm, void *userdata);
+        /* The process was reaped and its console drained.  Called once; the
+         * owner may vm_free() from here. */
+        void (*on_exit)(Vm *vm, int wait_status, void *userdata);
+} VmCallbacks;
+
+typedef struct VmSpawnOptions {
+        const VmmBackend *backend; /* which VMM */
+        const char *binary;        /* resolved path of its executable */
+        VmConfig config;           /* kernel, memory, ...; fds/paths are filled in by vm_spawn */
+        const char *run_dir;       /* private 0700 directory for sockets (VMMs without fd passing) */
+        const char *console_log;   /* file receiving the timestamped console, or NULL */
+} VmSpawnOptions;
+
+/* Forks and execs the VMM.  On success the VM is running and *ret owns it. */
+int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks *cb, void *userdata, Vm **ret);
+/* Sends SIGKILL (if still running); on_exit follows from the event loop. */
+void vm_kill(Vm *vm);
+/* Frees the VM; a still-running process is killed and reaped synchronously,
+ * so no VMM outlives its Vm. */
+Vm *vm_free(Vm *vm);
+
+pid_t vm_pid(const Vm *vm);
+QmpClient *vm_qmp(const Vm *vm);     /* NULL until QMP is ready */
+char *const *vm_argv(const Vm *vm);  /* the exact argv that was exec'd */
+usec_t vm_t_spawn(const Vm *vm);     /* monotonic time just before fork() */
+usec_t vm_t_exec(const Vm *vm);      /* monotonic time exec() succeeded */
+usec_t vm_t_console(const Vm *vm);   /* first serial byte, 0 if none yet */
+usec_t vm_t_qmp(const Vm *vm);       /* QMP greeting, 0 if none yet */
+/* The last lines the VMM wrote to stdout/stderr (its own diagnostics). */
+const char *vm_diagnostics(const Vm *vm);
+bool vm_running(const Vm *vm);
+/* Describes a wait status: "exited with status 1", "killed by SIGSYS". */
+void vm_describe_status(int wait_status, char *buf, size_t size);

@@ -1,0 +1,384 @@
+/* virtlab-init.c — PID 1 of the virtlab guest initramfs.
+ *
+ * The host side parses the console, so the output here is a protocol:
+ *   VIRTLAB-INIT-MARKER                      first thing init does
+ *   @@VIRTLAB-BEGIN job=NAME@@               job output follows
+ *   ...                                      job text (run:PATH: its stdout/stderr)
+ *   @@VIRTLAB-END job=NAME rc=N@@
+ *   @@VIRTLAB-RESULT@@ {json on one line}
+ * Every line goes out in a single write() so it is not split by our own
+ * buffering.  The job is chosen by virtlab.job= on the kernel command line:
+ * boot (default), hold, shell, run:PATH.  Afterwards the VM powers off by
+ * rebooting (QEMU runs with -no-reboot, the kernel with reboot=t).
+ *
+ * PID 1 must never exit or crash: every failure is reported and survived. */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "util.h"
+
+#define JOB_DEFAULT "boot"
+#define JOB_NAME_MAX 256
+#define LINE_MAX_BYTES 4096
+
+static const char marker[] = "VIRTLAB-INIT-MARKER\n";
+
+static uint64_t boottime_ns(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* Writes buf, retrying only on a short write, which a tty can do. */
+static void write_full(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(fd, buf, len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return;
+                buf += n;
+                len -= (size_t) n;
+        }
+}
+
+/* Formats one console line (newline added) and emits it with one write(). */
+_printf_(1, 2) static void out_line(const char *fmt, ...) {
+        char buf[LINE_MAX_BYTES];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t) n > sizeof(buf) - 2)
+                n = sizeof(buf) - 2;
+        buf[n++] = '\n';
+        write_full(STDOUT_FILENO, buf, (size_t) n);
+}
+
+/* The kernel hands us /dev/console as 0/1/2 only if it could open it;
+ * otherwise fill the gaps ourselves so children inherit a console. */
+static void console_ensure(void) {
+        int fd;
+
+        if (fcntl(STDOUT_FILENO, F_GETFD) >= 0 && fcntl(STDERR_FILENO, F_GETFD) >= 0 &&
+            fcntl(STDIN_FILENO, F_GETFD) >= 0)
+                return;
+        fd = open("/dev/console", O_RDWR | O_NOCTTY);
+        if (fd < 0)
+                return;
+        for (int i = 0; i <= 2; i++)
+                if (fcntl(i, F_GETFD) < 0)
+                        (void) dup2(fd, i);
+        if (fd > 2)
+                (void) close(fd);
+}
+
+static void mount_one(const char *type, const char *where, unsigned long flags) {
+        (void) mkdir(where, 0755);
+        if (mount(type, where, type, flags, NULL) < 0 && errno != EBUSY)
+                out_line("virtlab-init: mount %s on %s failed, ignoring: %m", type, where);
+}
+
+/* Reads a small /proc or /sys file into buf (NUL-terminated); -errno. */
+static int read_small(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        while (len < size - 1) {
+                ssize_t n = read(fd, buf + len, size - 1 - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        buf[len] = '\0';
+        return 0;
+}
+
+/* strlcpy: job names longer than the buffer are cut, not rejected, so the
+ * frame still names what was asked for. */
+static void copy_str(char *dst, size_t size, const char *src) {
+        size_t n = strnlen(src, size - 1);
+
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
+/* Finds the last virtlab.job= on the kernel command line, honouring the
+ * kernel's double quotes (param="a b").  Falls back to JOB_DEFAULT. */
+static void job_from_cmdline(const char *cmdline, char *job, size_t size) {
+        static const char key[] = "virtlab.job=";
+        const char *p = cmdline;
+
+        copy_str(job, size, JOB_DEFAULT);
+        for (;;) {
+                char word[LINE_MAX_BYTES];
+                size_t n = 0;
+                bool quoted = false;
+
+                while (*p == ' ' || *p == '\t' || *p == '\n')
+                        p++;
+                if (!*p)
+                        return;
+                for (; *p && (quoted || (*p != ' ' && *p != '\t' && *p != '\n')); p++) {
+                        if (*p == '"')
+                                quoted = !quoted;
+                        else if (n < sizeof(word) - 1)
+                                word[n++] = *p;
+                }
+                word[n] = '\0';
+                if (strncmp(word, key, sizeof(key) - 1) == 0 && word[sizeof(key) - 1])
+                        copy_str(job, size, word + sizeof(key) - 1);
+        }
+}
+
+/* Appends s to buf as a JSON string literal. */
+static void json_string(char *buf, size_t size, const char *s) {
+        size_t len = strlen(buf);
+
+        if (len + 1 >= size)
+                return;
+        buf[len++] = '"';
+        for (const unsigned char *c = (const unsigned char *) s; *c && len + 8 < size; c++) {
+                if (*c == '"' || *c == '\\') {
+                        buf[len++] = '\\';
+                        buf[len++] = (char) *c;
+                } else if (*c < 0x20 || *c == 0x7f)
+                        len += (size_t) snprintf(buf + len, size - len, "\\u%04x", *c);
+                else
+                        buf[len++] = (char) *c;
+        }
+        buf[len++] = '"';
+        buf[len] = '\0';
+}
+
+/* Copies /proc/uptime's first field if it looks like a JSON number. */
+static void uptime_field(char *out, size_t size) {
+        char buf[128];
+        size_t n;
+
+        snprintf(out, size, "null");
+        if (read_small("/proc/uptime", buf, sizeof(buf)) < 0)
+                return;
+        n = strspn(buf, "0123456789.");
+        if (n == 0 || n >= size || buf[0] == '.')
+                return;
+        memcpy(out, buf, n);
+        out[n] = '\0';
+}
+
+static long long meminfo_total_kb(void) {
+        char buf[8192];
+        const char *p;
+
+        if (read_small("/proc/meminfo", buf, sizeof(buf)) < 0)
+                return -1;
+        p = strstr(buf, "MemTotal:");
+        if (!p)
+                return -1;
+        return strtoll(p + strlen("MemTotal:"), NULL, 10);
+}
+
+static void frame_result(const char *job, int rc, uint64_t t0) {
+        char buf[LINE_MAX_BYTES] = "", uptime[64];
+        struct utsname u;
+        size_t len;
+
+        if (uname(&u) < 0)
+                snprintf(u.release, sizeof(u.release), "unknown");
+        uptime_field(uptime, sizeof(uptime));
+
+        snprintf(buf, sizeof(buf), "@@VIRTLAB-RESULT@@ {\"job\":");
+        json_string(buf, sizeof(buf), job);
+        len = strlen(buf);
+        snprintf(buf + len, sizeof(buf) - len,
+                 ",\"rc\":%d,\"boottime_at_marker_ns\":%" PRIu64 ",\"boottime_at_result_ns\":%" PRIu64
+                 ",\"uptime_s\":%s,\"kernel_release\":",
+                 rc, t0, boottime_ns(), uptime);
+        json_string(buf, sizeof(buf), u.release);
+        len = strlen(buf);
+        snprintf(buf + len, sizeof(buf) - len, ",\"nr_cpus\":%ld,\"mem_total_kb\":%lld}",
+                 sysconf(_SC_NPROCESSORS_ONLN), meminfo_total_kb());
+        out_line("%s", buf);
+}
+
+/* Reaps every exited child; returns the status of `pid` in *ret_status
+ * if it was among them (returns true then). */
+static bool reap(pid_t pid, int *ret_status) {
+        bool found = false;
+
+        for (;;) {
+                int status;
+                pid_t p = waitpid(-1, &status, WNOHANG);
+
+                if (p <= 0)
+                        return found;
+                if (pid > 0 && p == pid) {
+                        *ret_status = status;
+                        found = true;
+                }
+        }
+}
+
+static void on_sigchld(int sig) {
+}
+
+/* Sleeps until the next SIGCHLD (which stays blocked outside of this, so
+ * none is lost between reaping and sleeping). */
+static void wait_signal(void) {
+        sigset_t none;
+
+        sigemptyset(&none);
+        (void) sigsuspend(&none);
+}
+
+static _Noreturn void hang(void) {
+        for (;;) {
+                wait_signal();
+                (void) reap(0, NULL);
+        }
+}
+
+static _Noreturn void power_off(void) {
+        sync();
+        (void) reboot(RB_AUTOBOOT);
+        out_line("virtlab-init: reboot(RB_AUTOBOOT) failed: %m; staying alive");
+        hang();
+}
+
+/* /dev/console cannot be a controlling terminal, so an interactive shell
+ * gets the real device behind it (the last one listed is /dev/console). */
+static void console_take_tty(void) {
+        char active[256], path[300], *name;
+        int fd;
+
+        if (read_small("/sys/class/tty/console/active", active, sizeof(active)) < 0)
+                return;
+        active[strcspn(active, "\n")] = '\0';
+        name = strrchr(active, ' ');
+        name = name ? name + 1 : active;
+        if (!*name)
+                return;
+        snprintf(path, sizeof(path), "/dev/%s", name);
+        fd = open(path, O_RDWR | O_NOCTTY);
+        if (fd < 0)
+                return;
+        if (ioctl(fd, TIOCSCTTY, 0) == 0)
+                for (int i = 0; i <= 2; i++)
+                        (void) dup2(fd, i);
+        if (fd > 2)
+                (void) close(fd);
+}
+
+/* Forks argv[0] with our console as stdio (as its controlling terminal if
+ * `interactive`), waits for it while reaping everything else, and returns a
+ * shell-style exit code. */
+static int run_child(const char *const *argv, bool interactive) {
+        sigset_t none;
+        int status = 0;
+        pid_t pid;
+
+        pid = fork();
+        if (pid < 0) {
+                out_line("virtlab-init: fork: %m");
+                return 126;
+        }
+        if (pid == 0) {
+                sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                (void) signal(SIGCHLD, SIG_DFL);
+                (void) setsid();
+                if (interactive)
+                        console_take_tty();
+                execv(argv[0], (char *const *) argv);
+                out_line("virtlab-init: cannot execute '%s': %m", argv[0]);
+                _exit(errno == ENOENT ? 127 : 126);
+        }
+        while (!reap(pid, &status))
+                wait_signal();
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return 126;
+}
+
+int main(void) {
+        char cmdline[LINE_MAX_BYTES], job[JOB_NAME_MAX];
+        struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
+        sigset_t chld;
+        bool stay = false;
+        uint64_t t0;
+        int rc = 0;
+
+        /* Measured before anything else: the host compares this with its own
+         * clock for the kernel → init phase. */
+        t0 = boottime_ns();
+        if (fcntl(STDOUT_FILENO, F_GETFD) < 0)
+                console_ensure();
+        write_full(STDOUT_FILENO, marker, sizeof(marker) - 1);
+        console_ensure();
+
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        (void) sigprocmask(SIG_BLOCK, &chld, NULL);
+        (void) sigaction(SIGCHLD, &sa, NULL);
+
+        (void) setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin", 1);
+        mount_one("proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        mount_one("sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        mount_one("devtmpfs", "/dev", MS_NOSUID);
+
+        if (read_small("/proc/cmdline", cmdline, sizeof(cmdline)) < 0)
+                cmdline[0] = '\0';
+        job_from_cmdline(cmdline, job, sizeof(job));
+
+        out_line("@@VIRTLAB-BEGIN job=%s@@", job);
+        if (streq(job, "boot"))
+                rc = 0;
+        else if (streq(job, "hold"))
+                stay = true;
+        else if (streq(job, "shell")) {
+                const char *const sh[] = { "/bin/sh", NULL };
+
+                /* Forked rather than exec'ed so that leaving the shell powers
+                 * off instead of panicking the kernel over a dead PID 1. */
+                rc = run_child(sh, true);
+        } else if (strncmp(job, "run:", 4) == 0 && job[4]) {
+                const char *const prog[] = { job + 4, NULL };
+
+                rc = run_child(prog, false);
+        } else {
+                out_line("virtlab-init: unknown job '%s' (known: boot, hold, shell, run:PATH)", job);
+                rc = 127;
+        }
+        out_line("@@VIRTLAB-END job=%s rc=%d@@", job, rc);
+        frame_result(job, rc, t0);
+
+        if (stay)
+                hang();
+        power_off();
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every test program and counts its TAP lines (see tests/README.md).
+# Ends with exactly one line "N passed, N failed, N skipped".
+#   --unit-only     unit tests and fuzz replays only (no VMs)
+#   --only PATTERN  run test files whose name matches PATTERN
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD IMAGE_DIR=${IMAGE_DIR:-$PWD/build/images/default}
+export CMOCKA_MESSAGE_OUTPUT=TAP
+unit_only=0 only=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --unit-only) unit_only=1 ;;
+        --only) only=$2; shift ;;
+        *) echo "usage: $0 [--unit-only] [--only PATTERN]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+logdir=$BUILD/test-logs
+mkdir -p "$logdir"
+passed=0 failed=0 skipped=0
+failed_names=()
+
+# run_one NAME TIMEOUT CMD...: runs CMD, tees its output to a log, counts TAP.
+run_one() {
+    local name=$1 limit=$2; shift 2
+    [ -n "$only" ] && [[ $name != *$only* ]] && return 0
+    local log=$logdir/$name.log start=$SECONDS rc
+    timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1
+    rc=$?
+    local p f s
+    p=$(grep -Ec '^ok [0-9]+' "$log" | tr -d ' ')
+    s=$(grep -Eic '^ok [0-9]+.*# skip' "$log" | tr -d ' ')
+    f=$(grep -Ec '^not ok [0-9]+' "$log" | tr -d ' ')
+    p=$((p - s))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        local why="exited with status $rc"
+        [ "$rc" -eq 124 ] && why="timed out after ${limit}s"
+        echo "not ok - $name $why" >>"$log"
+    fi
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+    printf '%-34s %3d passed %3d failed %3d skipped  %3ds\n' "$name" "$p" "$f" "$s" $((SECONDS - start))
+    grep -Ei '^not ok|^ok [0-9]+.*# skip' "$log" | sed 's/^/    /'
+    [ "$f" -gt 0 ] && failed_names+=("$name")
+    return 0
+}
+
+for t in "$BUILD"/tests/test-*; do
+    [ -x "$t" ] && run_one "$(basename "$t")" 120 "$t"
+done
+for t in "$BUILD"/tests/fuzz-*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t"); corpus=tests/fuzz/corpus/${n#fuzz-}
+    run_one "$n" 120 "$t" "$corpus"
+done
+if [ "$unit_only" -eq 0 ]; then
+    for t in tests/integration/test-*; do
+        [ -x "$t" ] && run_one "$(basename "$t")" 900 "$t"
+    done
+fi
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+    echo "failed: ${failed_names[*]} (logs in $logdir/)"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
