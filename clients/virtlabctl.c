@@ -96,7 +96,7 @@ static int set_int(Args *a, const char *key, const char *flag, const char *value
 }
 
 /* Returns optind of the command, or -1 on a usage error, 0 for --help. */
-static int parse_args(int argc, char **argv, Args *a) {
+static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
         enum { O_VMM = 256, O_RUNS, O_WARMUP, O_ACCEL, O_MEMORY, O_VCPUS, O_TIMEOUT, O_SETTLE, O_IMAGE, O_NOWAIT,
                O_FORMAT, O_JSON, O_BUS, O_KIND, O_STATE, O_LIMIT };
         static const struct option opts[] = {
@@ -112,7 +112,7 @@ static int parse_args(int argc, char **argv, Args *a) {
                 {},
         };
         int c;
-        while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, stop_at_command ? "+qh" : "qh", opts, NULL)) >= 0) {
                 int r = 0;
                 switch (c) {
                 case O_VMM: json_object_set_new(a->spec, "vmm", json_string(optarg)); break;
@@ -526,7 +526,7 @@ int main(int argc, char **argv) {
         Args a = { .format = OUTPUT_TABLE, .spec = json_object() };
         a.bus = getenv("VIRTLAB_BUS") && *getenv("VIRTLAB_BUS") ? getenv("VIRTLAB_BUS") : "system";
         /* Options may follow the command: parse, take the command, parse again. */
-        int k = parse_args(argc, argv, &a);
+        int k = parse_args(argc, argv, &a, true);
         if (k <= 0 || k >= argc) {
                 if (k != 0)
                         fprintf(stderr, "virtlabctl: missing command (try --help)\n");
@@ -536,8 +536,8 @@ int main(int argc, char **argv) {
         const char *cmd = argv[k];
         int sub_argc = argc - k;
         char **sub_argv = argv + k;
-        optind = 1;
-        int j = parse_args(sub_argc, sub_argv, &a);
+        optind = 0; /* 0 makes glibc re-initialise, so it permutes again */
+        int j = parse_args(sub_argc, sub_argv, &a, false);
         if (j <= 0) {
                 json_decref(a.spec);
                 return j == 0 ? EXIT_OK : EXIT_USAGE;

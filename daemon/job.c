@@ -61,6 +61,7 @@ struct Job {
         Run *run;              /* current run */
         struct event *next_event; /* continues after a run, from a fresh loop iteration */
         char *error;           /* why the job failed */
+        char *started_at;      /* ISO 8601 UTC, when the first run began */
         bool cancel_requested; /* cancel arrived while a VM ran */
 };
 
@@ -253,6 +254,15 @@ static json_t *job_environment(Job *job) {
 
 static int run_begin(Job *job);
 
+static char *iso_now(void) {
+        char buf[64];
+        time_t t = time(NULL);
+        struct tm tm;
+        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        return strdup(buf);
+}
+
+
 int job_start(Job *job) {
         vmm_probe(job->backend, &job->vmm);
         job->accel = host_resolve_accel(job->ctx.host, accel_from_string(json_string_value(json_object_get(job->spec, "accel"))),
@@ -263,6 +273,7 @@ int job_start(Job *job) {
                 return r;
         }
         job->environment = job_environment(job);
+        job->started_at = iso_now();
         job->state = JOB_RUNNING;
         (void) store_job_set_running(job->ctx.store, job->id);
         if (job->vmm.error) {
@@ -614,23 +625,15 @@ static json_t *job_summary(Job *job) {
         return summary;
 }
 
-static char *iso_now(void) {
-        char buf[64];
-        time_t t = time(NULL);
-        struct tm tm;
-        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-        return strdup(buf);
-}
-
 static json_t *job_result_document(Job *job) {
         _cleanup_free_ char *finished = iso_now();
         json_t *metrics = json_array();
         for (const char *const *m = job->kind->metrics; *m; m++)
                 json_array_append_new(metrics, json_string(*m));
-        return json_pack("{s:s, s:I, s:s, s:s, s:s?, s:O, s:O?, s:s, s:o, s:o, s:O, s:I, s:I}", "schema",
+        return json_pack("{s:s, s:I, s:s, s:s, s:s?, s:O, s:O?, s:s?, s:s, s:o, s:o, s:O, s:I, s:I}", "schema",
                          "virtlab/result/v1", "job_id", (json_int_t) job->id, "kind", job->kind->name, "state",
                          job_state_to_string(job->state), "error", job->error, "spec", job->spec, "environment",
-                         job->environment, "finished_at", finished, "metrics", metrics, "summary", job_summary(job),
+                         job->environment, "started_at", job->started_at, "finished_at", finished, "metrics", metrics, "summary", job_summary(job),
                          "runs", job->samples, "runs_total", (json_int_t) job->runs_total, "warmup",
                          (json_int_t) job->warmup);
 }
@@ -693,6 +696,7 @@ Job *job_free(Job *job, const char *why) {
         json_decref(job->samples);
         json_decref(job->environment);
         free(job->error);
+        free(job->started_at);
         free(job);
         return NULL;
 }

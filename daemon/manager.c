@@ -146,6 +146,9 @@ static int on_client_gone(sd_bus_track *track, void *userdata) {
         char why[128];
         snprintf(why, sizeof(why), "canceled: the client that started job %u disconnected", job_id(mj->job));
         log_notice("Job %u: %s", job_id(mj->job), why);
+        /* sd-bus calls this whenever the track is found empty: drop it so it
+         * fires once.  sd-bus holds its own reference during the call. */
+        mj->track = sd_bus_track_unref(mj->track);
         job_cancel(mj->job, why);
         return 0;
 }

@@ -21,6 +21,10 @@
 /* Bytes read() at a time; QEMU writes most replies in one go well below this. */
 #define QMP_READ_SIZE ((size_t) 32U * 1024U)
 
+/* qmp_capabilities always carries id 1, user commands 2 and up, whenever they
+ * were issued: logs and transcripts then read the same for every VM. */
+#define QMP_CAPABILITIES_ID UINT64_C(1)
+
 /* Logs a JSON value at debug level; the serialization is skipped otherwise. */
 static void log_json_debug(const char *prefix, const json_t *v) {
         if (log_max_level < LOG_LEVEL_DEBUG)
@@ -230,7 +234,6 @@ struct QmpClient {
         QmpCallList queued;             /* not written yet, in call order */
         QmpCallList pending;            /* written, awaiting a reply, in write order */
         uint64_t next_id;               /* id of the next command; every id below was used */
-        uint64_t capabilities_id;       /* id of our qmp_capabilities, 0 before it was sent */
         json_t *greeting;               /* the greeting's "QMP" object */
         usec_t greeting_usec;           /* when the greeting line was read */
         bool seen_shutdown;             /* a real SHUTDOWN event arrived: don't synthesize one */
@@ -367,7 +370,7 @@ static int qmp_client_append_output(QmpClient *c, const char *p, size_t len) {
         if (c->out_start == c->out_end)
                 c->out_start = c->out_end = 0;
 
-        if (c->out_allocated - c->out_end < len) {
+        if (c->out_allocated - c->out_end < len && c->out_start > 0) {
                 memmove(c->out, c->out + c->out_start, c->out_end - c->out_start);
                 c->out_end -= c->out_start;
                 c->out_start = 0;
@@ -425,7 +428,8 @@ static int qmp_client_handle_greeting(QmpClient *c, json_t *msg) {
         c->greeting_usec = c->last_read_usec;
 
         /* Sent even with ONE_IN_FLIGHT: nothing else can be in flight yet. */
-        r = qmp_format_command("qmp_capabilities", NULL, c->next_id, c->flags & QMP_CLIENT_STRING_IDS, &line, &len);
+        r = qmp_format_command("qmp_capabilities", NULL, QMP_CAPABILITIES_ID, c->flags & QMP_CLIENT_STRING_IDS, &line,
+                               &len);
         if (r < 0)
                 return r;
         r = qmp_client_append_output(c, line, len);
@@ -433,7 +437,6 @@ static int qmp_client_handle_greeting(QmpClient *c, json_t *msg) {
                 return r;
 
         log_debug("QMP > %.*s", (int) (len - 1), line);
-        c->capabilities_id = c->next_id++;
         qmp_client_set_state(c, QMP_CLIENT_NEGOTIATING);
         return 1;
 }
@@ -446,7 +449,7 @@ static int qmp_client_reply_id(QmpClient *c, json_t *msg, uint64_t *ret) {
 
         if (!v) {
                 if (c->state == QMP_CLIENT_NEGOTIATING)
-                        *ret = c->capabilities_id;
+                        *ret = QMP_CAPABILITIES_ID;
                 else if (c->pending.n == 1)
                         *ret = c->pending.head->id;
                 else
@@ -488,7 +491,7 @@ static int qmp_client_handle_reply(QmpClient *c, json_t *msg) {
         const char *error_class = json_string_value(json_object_get(error, "class")) ?: "GenericError";
         const char *error_desc = json_string_value(json_object_get(error, "desc")) ?: "Unknown error";
 
-        if (c->state == QMP_CLIENT_NEGOTIATING && id == c->capabilities_id) {
+        if (c->state == QMP_CLIENT_NEGOTIATING && id == QMP_CAPABILITIES_ID) {
                 if (error)
                         return log_debug_errno(-EPROTO, "QMP peer refused qmp_capabilities: %s", error_desc);
 
@@ -758,7 +761,7 @@ int qmp_client_new(struct event_base *base, int fd, QmpClientFlags flags, QmpCli
                 .flags = flags,
                 .base = base,
                 .fd = -EBADF, /* the caller owns fd until we can no longer fail */
-                .next_id = 1,
+                .next_id = QMP_CAPABILITIES_ID + 1,
         };
 
         r = qmp_stream_new(&c->stream);

@@ -52,10 +52,12 @@ static int hex_value(char c) {
         return -1;
 }
 
+/* Decimal digit, independent of the locale (unlike isdigit()). */
 static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
+/* ASCII letter, independent of the locale. */
 static bool is_alpha(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -379,6 +381,7 @@ const SmapsMapping *smaps_find_address(const Smaps *s, uint64_t addr) {
         return NULL;
 }
 
+/* True if s begins with prefix. */
 static bool startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }

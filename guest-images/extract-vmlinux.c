@@ -213,8 +213,10 @@ static _Noreturn void exec_tool(const char *const *argv, int in_fd, int out_fd) 
 }
 
 /* Feeds `in` to the tool's stdin while collecting its stdout, with poll() so
- * neither side of a pipe fills up and deadlocks us. */
-static int pump(int to_child, int from_child, const uint8_t *in, size_t in_size, Blob *out) {
+ * neither side of a pipe fills up and deadlocks us.  Takes ownership of
+ * to_child_fd and closes it on every path, or the tool would wait forever. */
+static int pump(int to_child_fd, int from_child, const uint8_t *in, size_t in_size, Blob *out) {
+        _cleanup_close_ int to_child = to_child_fd;
         size_t written = 0;
         int r;
 
@@ -260,7 +262,6 @@ static int pump(int to_child, int from_child, const uint8_t *in, size_t in_size,
                                 out->size += (size_t) n;
                 }
         }
-        (void) safe_close(to_child);
         return 0;
 }
 
@@ -295,6 +296,9 @@ static int decompress(const char *path, const Compression *c, const uint8_t *in,
                 r = pump(TAKE_FD(in_pipe[1]), out_pipe[0], in, in_size, &out);
         if (r < 0)
                 fprintf(stderr, PROG ": %s: talking to '%s': %s\n", path, c->argv[0], strerror(-r));
+        /* Both ends must be closed before waiting, or a tool blocked on
+         * either pipe never exits. */
+        in_pipe[1] = safe_close(in_pipe[1]);
         out_pipe[0] = safe_close(out_pipe[0]);
 
         while (waitpid(pid, &status, 0) < 0)

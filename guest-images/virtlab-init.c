@@ -342,6 +342,12 @@ int main(void) {
         write_full(STDOUT_FILENO, marker, sizeof(marker) - 1);
         console_ensure();
 
+        /* Run by mistake on a host as root, the power-off would reboot it. */
+        if (getpid() != 1) {
+                out_line("virtlab-init: not PID 1, refusing to run (this is the guest's init)");
+                return 2;
+        }
+
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
         (void) sigprocmask(SIG_BLOCK, &chld, NULL);

@@ -136,7 +136,7 @@ static void fuzz_client(const uint8_t *data, size_t size, uint32_t mode) {
         /* EOF is queued behind the data, so the client must end; bound the
          * loop anyway so a bug shows as a crash, not a hang. */
         for (unsigned i = 0; !st.ended && i < 100000; i++)
-                (void) event_base_loop(base, EVLOOP_NONBLOCK);
+                (void) event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
         if (st.n_ended != 1 || st.n_ready > 1)
                 abort();
         for (size_t i = 0; i < 3; i++)
@@ -144,7 +144,7 @@ static void fuzz_client(const uint8_t *data, size_t size, uint32_t mode) {
                         abort();
 
         c = qmp_client_unref(c);
-        (void) event_base_loop(base, EVLOOP_NONBLOCK); /* runs the deferred free */
+        (void) event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK); /* runs the deferred free */
         event_base_free(base);
 }
 

@@ -7,6 +7,8 @@
 #
 # Environment: IMAGE_DIR (default build/images/default under the repo),
 # BOOT_TIMEOUT (seconds per boot, default 60).
+# Check functions are called through check(), which shellcheck cannot see.
+# shellcheck disable=SC2317
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -178,6 +178,8 @@ struct Fixture {
         unsigned after_end;          /* callbacks after the end state call: must stay 0 */
         bool ended;                  /* the end state call happened */
         char trace[256];             /* "R" reply, "E" event, "S" state, in callback order */
+        CallResult **results;        /* every CallResult of the test: each must see exactly one reply */
+        size_t n_results;            /* entries in results */
 };
 
 static void trace(Fixture *f, char c) {
@@ -194,7 +196,7 @@ static void peer_write_all(Fixture *f, const char *p, size_t len) {
                                 return; /* the client hung up, as some tests want */
                         assert_true(errno == EAGAIN);
                         /* Socket buffer full: let the client read. */
-                        (void) event_base_loop(f->base, EVLOOP_NONBLOCK);
+                        (void) event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
                         continue;
                 }
                 p += n;
@@ -267,7 +269,7 @@ static void peer_send(Fixture *f, const char *s) {
 static void spin(Fixture *f) {
         /* Every hop is a local socket: a few dozen iterations settle everything. */
         for (unsigned i = 0; i < 32; i++)
-                (void) event_base_loop(f->base, EVLOOP_NONBLOCK);
+                (void) event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 }
 
 /* Writes s in chunks of the given size, letting the client read each one. */
@@ -295,7 +297,7 @@ static void run_until(Fixture *f, const unsigned *counter, unsigned target, usec
         usec_t end = now_usec() + timeout;
 
         while (*counter < target && now_usec() < end) {
-                (void) event_base_loop(f->base, EVLOOP_NONBLOCK);
+                (void) event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
                 (void) usleep(1000);
         }
 }
@@ -330,10 +332,16 @@ static void on_reply(QmpClient *c, int error, json_t *result, const char *error_
         }
 }
 
-static void call_result_done(CallResult *r) {
-        json_decref(r->result);
-        free(r->error_class);
-        free(r->error_desc);
+/* Results live in the fixture, not on a test's stack: a call still pending
+ * when a test fails is cancelled by teardown into valid memory. */
+static CallResult *new_result(Fixture *f) {
+        CallResult **p = realloc(f->results, (f->n_results + 1) * sizeof(CallResult *));
+        assert_non_null(p);
+        f->results = p;
+        p[f->n_results] = calloc(1, sizeof(CallResult));
+        assert_non_null(p[f->n_results]);
+        p[f->n_results]->f = f;
+        return p[f->n_results++];
 }
 
 static void on_state(QmpClient *c, int error, void *userdata) {
@@ -411,6 +419,18 @@ static int teardown(void **state) {
         spin(f); /* runs the deferred free */
         assert_int_equal(f->after_end, 0);
         assert_int_equal(f->script_errors, 0);
+
+        /* Exactly once, for every call of every test, including those the
+         * final unref cancelled. */
+        for (size_t i = 0; i < f->n_results; i++) {
+                CallResult *r = f->results[i];
+                assert_int_equal(r->n, 1);
+                json_decref(r->result);
+                free(r->error_class);
+                free(r->error_desc);
+                free(r);
+        }
+        free(f->results);
 
         event_free(f->peer_event);
         safe_close(f->peer);
@@ -498,26 +518,26 @@ static void test_call_reply(void **state) {
                 { "query-status", "{\"return\": {\"status\": \"running\", \"running\": true}}" },
                 { "qom-get", "{\"return\": 4096}" },
         };
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         set_script(f, script, ELEMENTSOF(script));
         negotiate(f);
 
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
         assert_int_equal(qmp_client_call(f->client, "qom-get",
                                          json_pack("{s:s, s:s}", "path", "/machine", "property", "ram-size"), 0,
-                                         on_reply, &b),
+                                         on_reply, b),
                          0);
         /* Never from inside qmp_client_call(). */
-        assert_int_equal(a.n + b.n, 0);
+        assert_int_equal(a->n + b->n, 0);
         spin(f);
 
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, 0);
-        assert_string_equal(json_string_value(json_object_get(a.result, "status")), "running");
-        assert_int_equal(b.n, 1);
-        assert_int_equal(b.error, 0);
-        assert_int_equal(json_integer_value(b.result), 4096);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, 0);
+        assert_string_equal(json_string_value(json_object_get(a->result, "status")), "running");
+        assert_int_equal(b->n, 1);
+        assert_int_equal(b->error, 0);
+        assert_int_equal(json_integer_value(b->result), 4096);
 
         /* What went over the wire: execute, arguments, distinct numeric ids. */
         assert_int_equal(json_array_size(f->received), 3);
@@ -529,9 +549,6 @@ static void test_call_reply(void **state) {
                 "ram-size");
         assert_true(received_id(f, 0) != received_id(f, 1));
         assert_true(received_id(f, 1) != received_id(f, 2));
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_hmp(void **state) {
@@ -539,28 +556,26 @@ static void test_hmp(void **state) {
         static const FakeStep script[] = {
                 { "human-monitor-command", "{\"return\": \"Host virtual address for 0x1000 is 0x7f0000001000\\r\\n\"}" },
         };
-        CallResult a = { .f = f };
+        CallResult *a = new_result(f);
 
         set_script(f, script, ELEMENTSOF(script));
         negotiate(f);
 
-        assert_int_equal(qmp_client_hmp(f->client, "gpa2hva 0x1000", 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_hmp(f->client, "gpa2hva 0x1000", 0, on_reply, a), 0);
         spin(f);
 
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, 0);
-        assert_true(json_is_string(a.result));
-        assert_string_equal(json_string_value(a.result), "Host virtual address for 0x1000 is 0x7f0000001000\r\n");
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, 0);
+        assert_true(json_is_string(a->result));
+        assert_string_equal(json_string_value(a->result), "Host virtual address for 0x1000 is 0x7f0000001000\r\n");
         assert_string_equal(
                 json_string_value(json_object_get(json_object_get(json_array_get(f->received, 1), "arguments"), "command-line")),
                 "gpa2hva 0x1000");
-
-        call_result_done(&a);
 }
 
 static void test_split_reads(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f };
+        CallResult *a = new_result(f);
 
         /* Greeting and every reply byte by byte, with \r\n endings. */
         f->manual_capabilities = true;
@@ -570,33 +585,31 @@ static void test_split_reads(void **state) {
         peer_send_split(f, "{\"return\": {}, \"id\": 1}\r\n", 1);
         assert_int_equal(f->n_state, 1);
 
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
         spin(f);
         assert_int_equal(received_id(f, 1), 2);
 
         const char *reply = "{\"return\": {\"status\": \"paused\"}, \"id\": 2}\r\n";
         for (size_t i = 0; reply[i]; i++) {
                 char c[2] = { reply[i], 0 };
-                assert_int_equal(a.n, 0);
+                assert_int_equal(a->n, 0);
                 peer_send(f, c);
                 spin(f);
         }
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, 0);
-        assert_string_equal(json_string_value(json_object_get(a.result, "status")), "paused");
-
-        call_result_done(&a);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, 0);
+        assert_string_equal(json_string_value(json_object_get(a->result, "status")), "paused");
 }
 
 static void test_several_in_one_write(void **state) {
         Fixture *f = *state;
-        CallResult r[3] = { { .f = f }, { .f = f }, { .f = f } };
+        CallResult *r[3] = { new_result(f), new_result(f), new_result(f) };
 
         /* Greeting and capabilities reply in one write, before anything was sent. */
         f->manual_capabilities = true;
-        assert_int_equal(qmp_client_call(f->client, "a", NULL, 0, on_reply, &r[0]), 0);
-        assert_int_equal(qmp_client_call(f->client, "b", NULL, 0, on_reply, &r[1]), 0);
-        assert_int_equal(qmp_client_call(f->client, "c", NULL, 0, on_reply, &r[2]), 0);
+        assert_int_equal(qmp_client_call(f->client, "a", NULL, 0, on_reply, r[0]), 0);
+        assert_int_equal(qmp_client_call(f->client, "b", NULL, 0, on_reply, r[1]), 0);
+        assert_int_equal(qmp_client_call(f->client, "c", NULL, 0, on_reply, r[2]), 0);
         peer_send(f, QEMU_GREETING "\n{\"return\": {}, \"id\": 1}\r\n");
         spin(f);
         assert_int_equal(f->n_state, 1);
@@ -612,10 +625,9 @@ static void test_several_in_one_write(void **state) {
         spin(f);
 
         for (unsigned i = 0; i < 3; i++) {
-                assert_int_equal(r[i].n, 1);
-                assert_int_equal(r[i].error, 0);
-                assert_int_equal(json_string_value(r[i].result)[0], 'A' + (int) i);
-                call_result_done(&r[i]);
+                assert_int_equal(r[i]->n, 1);
+                assert_int_equal(r[i]->error, 0);
+                assert_int_equal(json_string_value(r[i]->result)[0], 'A' + (int) i);
         }
         assert_string_equal(f->trace, "SERRER");
         assert_int_equal(json_array_size(f->events), 2);
@@ -626,12 +638,12 @@ static void test_several_in_one_write(void **state) {
 static void test_events_between_replies(void **state) {
         Fixture *f = *state;
         static const FakeStep script[] = { { "query-status", NULL }, { "query-name", NULL } };
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         set_script(f, script, ELEMENTSOF(script));
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, b), 0);
         spin(f);
 
         peer_send(f, "{\"return\": {\"status\": \"running\"}, \"id\": 2}\n");
@@ -645,9 +657,9 @@ static void test_events_between_replies(void **state) {
         spin(f);
 
         /* An event never completes a call, even one carrying an "id". */
-        assert_int_equal(a.n, 1);
-        assert_int_equal(b.n, 1);
-        assert_string_equal(json_string_value(json_object_get(b.result, "name")), "vm0");
+        assert_int_equal(a->n, 1);
+        assert_int_equal(b->n, 1);
+        assert_string_equal(json_string_value(json_object_get(b->result, "name")), "vm0");
         assert_string_equal(f->trace, "SREER");
 
         assert_int_equal(json_array_size(f->events), 2);
@@ -658,9 +670,6 @@ static void test_events_between_replies(void **state) {
         assert_true((usec_t) json_integer_value(json_object_get(e, "usec")) <= now_usec());
         assert_string_equal(event_name(f, 1), "POWERDOWN");
         assert_true(json_is_null(json_object_get(json_array_get(f->events, 1), "data")));
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_qmp_error(void **state) {
@@ -669,85 +678,77 @@ static void test_qmp_error(void **state) {
                 { "frobnicate", "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command frobnicate has not been found\"}}" },
                 { "query-status", "{\"return\": {}}" },
         };
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         set_script(f, script, ELEMENTSOF(script));
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "frobnicate", NULL, 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "frobnicate", NULL, 0, on_reply, a), 0);
         spin(f);
 
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -EIO);
-        assert_null(a.result);
-        assert_string_equal(a.error_class, "CommandNotFound");
-        assert_string_equal(a.error_desc, "The command frobnicate has not been found");
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -EIO);
+        assert_null(a->result);
+        assert_string_equal(a->error_class, "CommandNotFound");
+        assert_string_equal(a->error_desc, "The command frobnicate has not been found");
 
         /* A QMP error is per call: the connection carries on. */
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, b), 0);
         spin(f);
-        assert_int_equal(b.n, 1);
-        assert_int_equal(b.error, 0);
+        assert_int_equal(b->n, 1);
+        assert_int_equal(b->error, 0);
         assert_int_equal(f->n_state, 1);
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_garbage(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 5 * USEC_PER_SEC, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 5 * USEC_PER_SEC, on_reply, b), 0);
         spin(f);
 
         peer_send(f, "{\"event\": \"RESUME\"}\nthis is not json\n{\"return\": {}, \"id\": 2}\n");
         spin(f);
 
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -EBADMSG);
-        assert_int_equal(b.n, 1);
-        assert_int_equal(b.error, -EBADMSG);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -EBADMSG);
+        assert_int_equal(b->n, 1);
+        assert_int_equal(b->error, -EBADMSG);
         assert_int_equal(f->n_state, 2);
         assert_int_equal(f->state_errors[1], -EBADMSG);
         /* No synthesized SHUTDOWN: the VMM did not go away, we hung up. */
         assert_string_equal(f->trace, "SERRS");
 
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), -ENOTCONN);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), -ENOTCONN);
         peer_send(f, "{\"event\": \"STOP\"}\n");
         spin(f);
-        assert_int_equal(a.n, 1);
-
-        call_result_done(&a);
-        call_result_done(&b);
+        assert_int_equal(a->n, 1);
 }
 
 static void test_reply_before_greeting(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f };
+        CallResult *a = new_result(f);
 
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
         peer_send(f, "{\"return\": {}, \"id\": 1}\n" QEMU_GREETING "\n");
         spin(f);
 
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -EBADMSG);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -EBADMSG);
         assert_int_equal(f->n_state, 1);
         assert_int_equal(f->state_errors[0], -EBADMSG);
         assert_int_equal(json_array_size(f->received), 0);
-
-        call_result_done(&a);
 }
 
 static void test_oversize(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f };
+        CallResult *a = new_result(f);
         _cleanup_free_ char *big = malloc(QMP_MESSAGE_MAX + 2);
 
         assert_non_null(big);
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
         spin(f);
 
         memset(big, ' ', QMP_MESSAGE_MAX + 1);
@@ -756,21 +757,19 @@ static void test_oversize(void **state) {
         peer_send(f, big);
         spin(f);
 
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -EMSGSIZE);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -EMSGSIZE);
         assert_int_equal(f->n_state, 2);
         assert_int_equal(f->state_errors[1], -EMSGSIZE);
-
-        call_result_done(&a);
 }
 
 static void test_eof_mid_command(void **state) {
         Fixture *f = *state;
-        CallResult r[3] = { { .f = f }, { .f = f }, { .f = f } };
+        CallResult *r[3] = { new_result(f), new_result(f), new_result(f) };
 
         negotiate(f);
         for (unsigned i = 0; i < 3; i++)
-                assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 10 * USEC_PER_SEC, on_reply, &r[i]), 0);
+                assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 10 * USEC_PER_SEC, on_reply, r[i]), 0);
         spin(f);
 
         /* One complete reply, then half of the next, then EOF. */
@@ -779,11 +778,11 @@ static void test_eof_mid_command(void **state) {
         f->peer = safe_close(f->peer);
         spin(f);
 
-        assert_int_equal(r[0].n, 1);
-        assert_int_equal(r[0].error, 0);
+        assert_int_equal(r[0]->n, 1);
+        assert_int_equal(r[0]->error, 0);
         for (unsigned i = 1; i < 3; i++) {
-                assert_int_equal(r[i].n, 1);
-                assert_int_equal(r[i].error, -ECONNRESET);
+                assert_int_equal(r[i]->n, 1);
+                assert_int_equal(r[i]->error, -ECONNRESET);
         }
         /* Calls fail first, then the synthesized SHUTDOWN, then the state handler, once. */
         assert_string_equal(f->trace, "SRRRES");
@@ -791,10 +790,7 @@ static void test_eof_mid_command(void **state) {
         assert_int_equal(f->state_errors[1], -ECONNRESET);
         assert_string_equal(event_name(f, 0), "SHUTDOWN");
         assert_true(json_is_null(json_object_get(json_array_get(f->events, 0), "data")));
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &r[0]), -ENOTCONN);
-
-        for (unsigned i = 0; i < 3; i++)
-                call_result_done(&r[i]);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, r[0]), -ENOTCONN);
 }
 
 static void test_eof_after_shutdown(void **state) {
@@ -816,128 +812,117 @@ static void test_eof_after_shutdown(void **state) {
 static void test_timeout(void **state) {
         Fixture *f = *state;
         static const FakeStep script[] = { { "query-status", NULL }, { "query-name", "{\"return\": {}}" } };
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         set_script(f, script, ELEMENTSOF(script));
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 20 * USEC_PER_MSEC, on_reply, &a), 0);
-        run_until(f, &a.n, 1, 5 * USEC_PER_SEC);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 20 * USEC_PER_MSEC, on_reply, a), 0);
+        run_until(f, &a->n, 1, 5 * USEC_PER_SEC);
 
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -ETIMEDOUT);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -ETIMEDOUT);
 
         /* The late reply is dropped; the connection is unharmed. */
         peer_send(f, "{\"return\": {\"status\": \"running\"}, \"id\": 2}\n");
         spin(f);
-        assert_int_equal(a.n, 1);
+        assert_int_equal(a->n, 1);
         assert_int_equal(f->n_state, 1);
 
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 5 * USEC_PER_SEC, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 5 * USEC_PER_SEC, on_reply, b), 0);
         spin(f);
-        assert_int_equal(b.n, 1);
-        assert_int_equal(b.error, 0);
-
-        call_result_done(&a);
-        call_result_done(&b);
+        assert_int_equal(b->n, 1);
+        assert_int_equal(b->error, 0);
 }
 
 static void test_unknown_id(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f };
+        CallResult *a = new_result(f);
 
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
         spin(f);
         peer_send(f, "{\"return\": {}, \"id\": 999}\n{\"return\": {}, \"id\": \"x\"}\n{\"return\": {}, \"id\": -1}\n");
         spin(f);
-        assert_int_equal(a.n, 0);
+        assert_int_equal(a->n, 0);
 
         /* An id-less reply is attributed when only one command is in flight
          * (QEMU omits the id when it could not parse the command). */
         peer_send(f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\n");
         spin(f);
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -EIO);
-        assert_string_equal(a.error_desc, "JSON parse error");
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -EIO);
+        assert_string_equal(a->error_desc, "JSON parse error");
         assert_int_equal(f->n_state, 1);
-
-        call_result_done(&a);
 }
 
 static void test_unref_in_callback(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f, .unref_client = true }, b = { .f = f }, c = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f), *c = new_result(f);
+
+        a->unref_client = true;
 
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 5 * USEC_PER_SEC, on_reply, &a), 0);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 5 * USEC_PER_SEC, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 5 * USEC_PER_SEC, on_reply, a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 5 * USEC_PER_SEC, on_reply, b), 0);
         spin(f);
-        assert_int_equal(qmp_client_call(f->client, "query-kvm", NULL, 0, on_reply, &c), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-kvm", NULL, 0, on_reply, c), 0);
 
         /* Both replies and an event in one read: nothing after the unref may be dispatched. */
         peer_send(f, "{\"return\": {}, \"id\": 2}\n{\"return\": {}, \"id\": 3}\n{\"event\": \"STOP\"}\n");
         spin(f);
 
         assert_null(f->client);
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, 0);
-        assert_int_equal(b.n, 1);
-        assert_int_equal(b.error, -ECANCELED);
-        assert_int_equal(c.n, 1);
-        assert_int_equal(c.error, -ECANCELED);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, 0);
+        assert_int_equal(b->n, 1);
+        assert_int_equal(b->error, -ECANCELED);
+        assert_int_equal(c->n, 1);
+        assert_int_equal(c->error, -ECANCELED);
         assert_int_equal(f->n_state, 1); /* no end call for an unref */
         assert_int_equal(json_array_size(f->events), 0);
-
-        call_result_done(&a);
-        call_result_done(&b);
-        call_result_done(&c);
 }
 
 static void test_unref_during_disconnect(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f, .unref_client = true }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
+
+        a->unref_client = true;
 
         /* Dropping the last reference while the EOF fails calls: the rest still
          * fail exactly once, and no SHUTDOWN or state call follows. */
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, b), 0);
         spin(f);
         event_del(f->peer_event);
         f->peer = safe_close(f->peer);
         spin(f);
 
         assert_null(f->client);
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -ECONNRESET);
-        assert_int_equal(b.n, 1);
-        assert_int_equal(b.error, -ECONNRESET);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -ECONNRESET);
+        assert_int_equal(b->n, 1);
+        assert_int_equal(b->error, -ECONNRESET);
         assert_string_equal(f->trace, "SRR");
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_unref_pending(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 5 * USEC_PER_SEC, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 5 * USEC_PER_SEC, on_reply, a), 0);
         spin(f);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, b), 0);
 
         f->client = qmp_client_unref(f->client);
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -ECANCELED);
-        assert_int_equal(b.n, 1);
-        assert_int_equal(b.error, -ECANCELED);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -ECANCELED);
+        assert_int_equal(b->n, 1);
+        assert_int_equal(b->error, -ECANCELED);
         spin(f);
-        assert_int_equal(a.n, 1);
+        assert_int_equal(a->n, 1);
         assert_int_equal(f->n_state, 1);
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_ref_unref(void **state) {
@@ -952,11 +937,11 @@ static void test_ref_unref(void **state) {
 
 static void test_one_in_flight(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, b), 0);
         spin(f);
 
         assert_int_equal(json_array_size(f->received), 2);
@@ -964,50 +949,44 @@ static void test_one_in_flight(void **state) {
 
         peer_send(f, "{\"return\": {}, \"id\": 2}\n");
         spin(f);
-        assert_int_equal(a.n, 1);
-        assert_int_equal(b.n, 0);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(b->n, 0);
         assert_int_equal(json_array_size(f->received), 3);
         assert_string_equal(received_name(f, 2), "query-name");
 
         peer_send(f, "{\"return\": {}, \"id\": 3}\n");
         spin(f);
-        assert_int_equal(b.n, 1);
-        assert_int_equal(b.error, 0);
+        assert_int_equal(b->n, 1);
+        assert_int_equal(b->error, 0);
         /* StratoVirt takes each read() as one object. */
         assert_int_equal(f->max_lines_per_read, 1);
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_one_in_flight_timeout(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         /* A command that never answers must not block the queue forever. */
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 20 * USEC_PER_MSEC, on_reply, &a), 0);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 20 * USEC_PER_MSEC, on_reply, a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, b), 0);
         spin(f);
         assert_int_equal(json_array_size(f->received), 2);
 
-        run_until(f, &a.n, 1, 5 * USEC_PER_SEC);
-        assert_int_equal(a.error, -ETIMEDOUT);
+        run_until(f, &a->n, 1, 5 * USEC_PER_SEC);
+        assert_int_equal(a->error, -ETIMEDOUT);
         spin(f);
         assert_int_equal(json_array_size(f->received), 3);
         assert_string_equal(received_name(f, 2), "query-name");
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_queued_before_greeting(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
         f->manual_capabilities = true;
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, b), 0);
         spin(f);
         assert_int_equal(json_array_size(f->received), 0);
 
@@ -1022,60 +1001,50 @@ static void test_queued_before_greeting(void **state) {
         assert_int_equal(json_array_size(f->received), 3);
         assert_string_equal(received_name(f, 1), "query-status");
         assert_string_equal(received_name(f, 2), "query-name");
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_queued_before_greeting_one_in_flight(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f }, b = { .f = f };
+        CallResult *a = new_result(f), *b = new_result(f);
 
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
-        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, &b), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-name", NULL, 0, on_reply, b), 0);
         negotiate(f);
         assert_int_equal(json_array_size(f->received), 2);
         assert_string_equal(received_name(f, 0), "qmp_capabilities");
         assert_string_equal(received_name(f, 1), "query-status");
         assert_int_equal(f->max_lines_per_read, 1);
-
-        call_result_done(&a);
-        call_result_done(&b);
 }
 
 static void test_string_ids(void **state) {
         Fixture *f = *state;
         static const FakeStep script[] = { { "query-status", "{\"return\": {\"status\": \"running\"}}" } };
-        CallResult a = { .f = f };
+        CallResult *a = new_result(f);
 
         set_script(f, script, ELEMENTSOF(script));
         negotiate(f);
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
         spin(f);
 
         assert_string_equal(json_string_value(json_object_get(json_array_get(f->received, 0), "id")), "1");
         assert_string_equal(json_string_value(json_object_get(json_array_get(f->received, 1), "id")), "2");
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, 0);
-
-        call_result_done(&a);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, 0);
 }
 
 static void test_capabilities_refused(void **state) {
         Fixture *f = *state;
-        CallResult a = { .f = f };
+        CallResult *a = new_result(f);
 
         f->manual_capabilities = true;
-        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &a), 0);
+        assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, a), 0);
         peer_send(f, QEMU_GREETING "\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}, \"id\": 1}\n");
         spin(f);
 
-        assert_int_equal(a.n, 1);
-        assert_int_equal(a.error, -EPROTO);
+        assert_int_equal(a->n, 1);
+        assert_int_equal(a->error, -EPROTO);
         assert_int_equal(f->n_state, 1);
         assert_int_equal(f->state_errors[0], -EPROTO);
-
-        call_result_done(&a);
 }
 
 static void test_call_invalid(void **state) {
@@ -1091,19 +1060,18 @@ static void test_call_invalid(void **state) {
 
 static void test_calls_max(void **state) {
         Fixture *f = *state;
-        static CallResult r[QMP_CALLS_MAX];
+        CallResult *r[QMP_CALLS_MAX];
 
         for (size_t i = 0; i < QMP_CALLS_MAX; i++) {
-                r[i] = (CallResult) { .f = f };
-                assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, &r[i]), 0);
+                r[i] = new_result(f);
+                assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, r[i]), 0);
         }
         assert_int_equal(qmp_client_call(f->client, "query-status", NULL, 0, on_reply, NULL), -E2BIG);
 
         f->client = qmp_client_unref(f->client);
         for (size_t i = 0; i < QMP_CALLS_MAX; i++) {
-                assert_int_equal(r[i].n, 1);
-                assert_int_equal(r[i].error, -ECANCELED);
-                call_result_done(&r[i]);
+                assert_int_equal(r[i]->n, 1);
+                assert_int_equal(r[i]->error, -ECANCELED);
         }
 }
 

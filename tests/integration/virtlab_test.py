@@ -1,0 +1,156 @@
+"""Helpers for integration tests: a private dbus-daemon, a real virtlabd on
+it, the real virtlabctl, and TAP output.  Nothing here fakes a component."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+IMAGE_DIR = os.environ.get("IMAGE_DIR", os.path.join(ROOT, "build/images/default"))
+
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={path}</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, what, detail=""):
+        self.n += 1
+        if cond:
+            print(f"ok {self.n} - {what}", flush=True)
+        else:
+            self.failed += 1
+            print(f"not ok {self.n} - {what}", flush=True)
+            for line in str(detail).splitlines()[-15:]:
+                print(f"#   {line}", flush=True)
+        return cond
+
+    def skip(self, what, why):
+        self.n += 1
+        print(f"ok {self.n} - {what} # SKIP {why}", flush=True)
+
+    def done(self):
+        print(f"1..{self.n}", flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+class Lab:
+    """A private bus and a virtlabd on it, torn down on exit."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="virtlab-test-")
+        self.bus_path = os.path.join(self.tmp, "bus")
+        self.address = "unix:path=" + self.bus_path
+        self.state_dir = os.path.join(self.tmp, "state")
+        conf = os.path.join(self.tmp, "bus.conf")
+        with open(conf, "w") as f:
+            f.write(BUS_CONF.format(path=self.bus_path))
+        self.bus = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork", "--nopidfile"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(self.bus_path), 10, "dbus-daemon socket")
+        self.daemon = None
+        self.daemon_log = os.path.join(self.tmp, "virtlabd.log")
+
+    def env(self):
+        e = dict(os.environ)
+        e["VIRTLAB_BUS"] = self.address
+        return e
+
+    def start_daemon(self, *extra):
+        log = open(self.daemon_log, "a")
+        self.daemon = subprocess.Popen([os.path.join(BUILD, "virtlabd"), "--state-dir", self.state_dir,
+                                        "--image-dir", IMAGE_DIR, *extra],
+                                       env=self.env(), stdout=log, stderr=log)
+        wait_for(lambda: self.ctl("describe", "--json").returncode == 0, 10, "virtlabd on the bus")
+        return self.daemon
+
+    def ctl(self, *args, timeout=600):
+        return subprocess.run([os.path.join(BUILD, "virtlabctl"), *args], env=self.env(),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def ctl_json(self, *args, timeout=600):
+        p = self.ctl(*args, "--json", timeout=timeout)
+        try:
+            return p, json.loads(p.stdout)
+        except ValueError:
+            return p, None
+
+    def vmm_children(self):
+        """PIDs of processes whose parent is the daemon (its VMMs)."""
+        if not self.daemon:
+            return []
+        return children_of(self.daemon.pid)
+
+    def stop_daemon(self, sig=signal.SIGTERM):
+        if self.daemon and self.daemon.poll() is None:
+            self.daemon.send_signal(sig)
+            try:
+                self.daemon.wait(30)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        rc = self.daemon.returncode if self.daemon else None
+        self.daemon = None
+        return rc
+
+    def log_tail(self):
+        try:
+            with open(self.daemon_log) as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def close(self):
+        self.stop_daemon()
+        self.bus.terminate()
+        self.bus.wait()
+        subprocess.run(["rm", "-rf", self.tmp])
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(cond, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
