@@ -121,6 +121,7 @@ int qmp_stream_feed(QmpStream *s, const char *buf, size_t len) {
         return 0;
 }
 
+/* Blank lines carry nothing and are skipped, as QEMU's own parser does. */
 static bool line_is_blank(const char *p, size_t len) {
         for (size_t i = 0; i < len; i++)
                 if (!strchr(" \t\r", p[i]))
@@ -243,7 +244,11 @@ struct QmpClient {
 };
 
 static void qmp_client_run(QmpClient *c);
+static void qmp_client_on_io(evutil_socket_t fd, short what, void *userdata);
+static void qmp_client_on_deferred_free(evutil_socket_t fd, short what, void *userdata);
+static void qmp_call_on_timeout(evutil_socket_t fd, short what, void *userdata);
 
+/* Adds call at the tail (newest). */
 static void call_list_append(QmpCallList *l, QmpCall *call) {
         call->prev = l->tail;
         call->next = NULL;
@@ -255,6 +260,7 @@ static void call_list_append(QmpCallList *l, QmpCall *call) {
         l->n++;
 }
 
+/* Unlinks call from l, which must hold it. */
 static void call_list_remove(QmpCallList *l, QmpCall *call) {
         if (call->prev)
                 call->prev->next = call->next;
@@ -269,6 +275,7 @@ static void call_list_remove(QmpCallList *l, QmpCall *call) {
         l->n--;
 }
 
+/* Linear: a VM has a handful of calls out at most. */
 static QmpCall *call_list_find(const QmpCallList *l, uint64_t id) {
         for (QmpCall *call = l->head; call; call = call->next)
                 if (call->id == id)
@@ -308,6 +315,7 @@ static void qmp_call_complete(QmpCall *call, int error, json_t *result, const ch
                 cb(c, error, result, error_class, error_desc, userdata);
 }
 
+/* Fails one call; a late reply for it is dropped later as "no longer pending". */
 static void qmp_call_on_timeout(evutil_socket_t fd, short what, void *userdata) {
         QmpCall *call = userdata;
         QmpClient *c = call->client;
@@ -356,6 +364,7 @@ static int qmp_format_command(const char *command, json_t *args, uint64_t id, bo
 
 /* ---- 3. The protocol ---------------------------------------------------- */
 
+/* Moves to state, logging the transition at debug level. */
 static void qmp_client_set_state(QmpClient *c, QmpClientState state) {
         assert(state >= 0 && state < _QMP_CLIENT_STATE_MAX);
 
@@ -366,6 +375,7 @@ static void qmp_client_set_state(QmpClient *c, QmpClientState state) {
         c->state = state;
 }
 
+/* Queues bytes for qmp_client_write(). */
 static int qmp_client_append_output(QmpClient *c, const char *p, size_t len) {
         if (c->out_start == c->out_end)
                 c->out_start = c->out_end = 0;
@@ -415,6 +425,7 @@ static int qmp_client_pump(QmpClient *c) {
         return 0;
 }
 
+/* AWAIT_GREETING → NEGOTIATING: keeps the greeting, queues qmp_capabilities. */
 static int qmp_client_handle_greeting(QmpClient *c, json_t *msg) {
         _cleanup_free_ char *line = NULL;
         size_t len;
@@ -477,6 +488,7 @@ static int qmp_client_reply_id(QmpClient *c, json_t *msg, uint64_t *ret) {
         return -EINVAL;
 }
 
+/* Completes the call a reply answers, or NEGOTIATING → RUNNING for ours. */
 static int qmp_client_handle_reply(QmpClient *c, json_t *msg) {
         uint64_t id;
         int r;
@@ -519,6 +531,7 @@ static int qmp_client_handle_reply(QmpClient *c, json_t *msg) {
         return 1;
 }
 
+/* Hands an event to the event handler; never touches a call. */
 static int qmp_client_handle_event(QmpClient *c, json_t *msg) {
         const char *name = json_string_value(json_object_get(msg, "event"));
         if (!name) {
@@ -534,6 +547,7 @@ static int qmp_client_handle_event(QmpClient *c, json_t *msg) {
         return 1;
 }
 
+/* Routes one message by state, and then by kind: events apart from replies. */
 static int qmp_client_dispatch(QmpClient *c, json_t *msg) {
         switch (c->state) {
 
@@ -714,6 +728,7 @@ static void qmp_client_on_io(evutil_socket_t fd, short what, void *userdata) {
         qmp_client_run(userdata);
 }
 
+/* Releases memory only; the connection must have ended (or never started). */
 static QmpClient *qmp_client_free(QmpClient *c) {
         if (!c)
                 return NULL;

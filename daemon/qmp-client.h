@@ -31,9 +31,10 @@ typedef enum QmpClientFlags {
 
 /* Called exactly once per qmp_client_call().  result: the "return" member,
  * borrowed for the duration of the call, NULL on error.  error: 0; -EIO (QMP
- * error: error_class/error_desc set, borrowed); -ETIMEDOUT; -ECONNRESET (EOF);
- * -EBADMSG (protocol garbage); -EMSGSIZE (line over QMP_MESSAGE_MAX);
- * -ECANCELED (last reference dropped). */
+ * error: error_class/error_desc set, borrowed); -ETIMEDOUT; or what ended the
+ * connection: -ECONNRESET (EOF), -EBADMSG (protocol garbage), -EMSGSIZE (line
+ * over QMP_MESSAGE_MAX), -EPROTO (qmp_capabilities refused), -ECANCELED (last
+ * reference dropped), another -errno from read()/send(). */
 typedef void (*qmp_reply_handler_t)(QmpClient *c, int error, json_t *result, const char *error_class,
                                     const char *error_desc, void *userdata);
 
@@ -46,7 +47,8 @@ typedef void (*qmp_event_handler_t)(QmpClient *c, const char *event, json_t *dat
 
 /* Called once with error == 0 when negotiation completes (greeting available),
  * and once with error < 0 when the connection ends (-ECONNRESET on EOF,
- * -EBADMSG, -EMSGSIZE, -EIO when qmp_capabilities is refused, ...).  No
+ * -EBADMSG, -EMSGSIZE, -EPROTO when qmp_capabilities is refused, ...), after
+ * every pending call failed with the same error.  No
  * callback of any kind follows the end call.  Not called when the client ends
  * because its last reference was dropped. */
 typedef void (*qmp_state_handler_t)(QmpClient *c, int error, void *userdata);

@@ -115,21 +115,30 @@ static int commit_or_rollback(Store *s, int r) {
 
 /* Builds a result document for a job that never finished, from its rows. */
 static char *compose_interrupted_result(Store *s, sqlite3_int64 id, const char *kind, const char *spec) {
-        json_t *runs = json_array();
+        json_t *runs_json = json_array();
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(s->db, "SELECT sample FROM runs WHERE job_id=? ORDER BY idx", -1, &st, NULL) == SQLITE_OK) {
                 sqlite3_bind_int64(st, 1, id);
                 while (sqlite3_step(st) == SQLITE_ROW) {
                         json_t *r = json_loads((const char *) sqlite3_column_text(st, 0), 0, NULL);
                         if (r)
-                                json_array_append_new(runs, r);
+                                json_array_append_new(runs_json, r);
                 }
         }
         sqlite3_finalize(st);
-        json_t *doc = json_pack("{s:s, s:I, s:s, s:s, s:s, s:o?, s:o}", "schema", "virtlab/result/v1", "job_id",
-                                (json_int_t) id, "kind", kind, "state", "failed", "error",
-                                "interrupted: virtlabd stopped before the job finished", "spec",
-                                json_loads(spec, 0, NULL), "runs", runs);
+        /* Statistics need the kind's metrics, which the store does not know:
+         * the raw runs are kept, the summary stays empty. */
+        json_t *spec_json = json_loads(spec, 0, NULL);
+        json_int_t runs = json_integer_value(json_object_get(spec_json, "runs"));
+        json_int_t warmup = json_integer_value(json_object_get(spec_json, "warmup"));
+        char now[64];
+        time_t t = time(NULL);
+        struct tm tm;
+        strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        json_t *doc = json_pack("{s:s, s:I, s:s, s:s, s:s, s:o?, s:o, s:[], s:{}, s:I, s:I, s:s}", "schema",
+                                "virtlab/result/v1", "job_id", (json_int_t) id, "kind", kind, "state", "failed", "error",
+                                "interrupted: virtlabd stopped before the job finished", "spec", spec_json, "runs", runs_json,
+                                "metrics", "summary", "runs_total", runs + warmup, "warmup", warmup, "finished_at", now);
         char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);
         return text;
