@@ -26,7 +26,7 @@ LIB        := $(BUILD)/libvirtlab.a
 CLIENT_SRC := $(wildcard clients/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-FUZZ_SRC   := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_SRC   := $(filter-out tests/fuzz/fuzz-main.c,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%)
 IMAGE_DIR  ?= $(CURDIR)/build/images/default
 

@@ -127,6 +127,8 @@ static int run(Options *o) {
                 event_base_dispatch(base);
         }
         manager_free(m);
+        /* Objects freed above may have deferred their final free to the loop. */
+        (void) event_base_loop(base, EVLOOP_NONBLOCK);
         event_base_free(base);
         return r;
 }

@@ -1110,6 +1110,10 @@ static void test_connect_unix(void **state) {
 }
 
 int main(void) {
+        /* The debug paths format whole messages: worth running under ASan too. */
+        if (getenv("VIRTLAB_LOG_LEVEL"))
+                log_max_level = log_level_from_string(getenv("VIRTLAB_LOG_LEVEL"));
+
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_stream_basic),
                 cmocka_unit_test(test_stream_byte_by_byte),
