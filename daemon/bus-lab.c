@@ -256,7 +256,7 @@ void bus_lab_emit_job_removed(Manager *m, ManagedJob *mj) {
 
 void bus_lab_emit_job_changed(Manager *m, ManagedJob *mj) {
         (void) sd_bus_emit_properties_changed(m->bus, mj->path, BUS_JOB_INTERFACE, "State", "Phase", "Progress",
-                                              "RunsDone", NULL);
+                                              "RunsDone", "Error", NULL);
         bus_event_kick(m->bus_event);
 }
 

@@ -14,7 +14,7 @@ cat >"$tmp/bus.conf" <<CONF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig><type>session</type><listen>unix:path=$tmp/bus</listen>
-<policy context="default"><allow send_destination="*"/><allow own="*"/></policy></busconfig>
+<policy context="default"><allow send_destination="*"/><allow receive_sender="*"/><allow send_type="method_return"/><allow send_type="error"/><allow send_type="signal"/><allow own="*"/></policy></busconfig>
 CONF
 pids=()
 cleanup() {
@@ -30,7 +30,7 @@ for _ in $(seq 100); do [ -S "$tmp/bus" ] && break; sleep 0.05; done
 "$BUILD/virtlabd" --state-dir "$state" --image-dir "$IMAGE_DIR" 2>"$tmp/virtlabd.log" &
 pids+=($!)
 ctl() { "$BUILD/virtlabctl" "$@"; }
-for _ in $(seq 100); do ctl describe >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do timeout 5 "$BUILD/virtlabctl" describe >/dev/null 2>&1 && break; sleep 0.1; done
 ctl describe
 echo
 # Runs one experiment in the foreground (progress on a TTY) and prints its job id.

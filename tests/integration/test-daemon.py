@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(__file__))
 from virtlab_test import ROOT, Lab, Tap, pid_alive, wait_for  # noqa: E402
@@ -133,10 +134,38 @@ def test_timeout():
         validate(doc, "failed result")
 
 
+def introspect(path):
+    p = subprocess.run(["dbus-send", "--bus=" + lab.address, "--print-reply=literal", "--dest=org.virtlab.Lab1", path,
+                        "org.freedesktop.DBus.Introspectable.Introspect"], capture_output=True, text=True, timeout=30)
+    text = p.stdout.strip()
+    return ET.fromstring(text[text.index("<node"):]) if "<node" in text else None
+
+
+def interface_shape(node, name):
+    """Members of an interface as comparable tuples: (kind, name, signature)."""
+    for i in node.iter("interface"):
+        if i.get("name") == name:
+            return sorted((m.tag, m.get("name"), "".join(f"{a.get('direction', '')}:{a.get('type')}" for a in m.iter("arg"))
+                           + (m.get("type") or "")) for m in i if m.tag in ("method", "signal", "property"))
+    return None
+
+
+def test_introspection(job_path):
+    spec = ET.parse(os.path.join(ROOT, "schemas/org.virtlab.Lab1.xml")).getroot()
+    live = introspect("/org/virtlab/Lab1")
+    tap.ok(live is not None and interface_shape(live, "org.virtlab.Lab1") == interface_shape(spec, "org.virtlab.Lab1"),
+           "live org.virtlab.Lab1 matches schemas/org.virtlab.Lab1.xml")
+    live_job = introspect(job_path)
+    tap.ok(live_job is not None and
+           interface_shape(live_job, "org.virtlab.Lab1.Job") == interface_shape(spec, "org.virtlab.Lab1.Job"),
+           "live job object matches schemas/org.virtlab.Lab1.xml")
+
+
 def test_cancel():
     p = lab.ctl("boot", "--vmm", "qemu", "--runs", "20", "--no-wait")
     job_id = int(p.stdout.strip() or 0)
     pids = wait_for_vmm()
+    test_introspection(f"/org/virtlab/Lab1/job/_{job_id}")
     c = lab.ctl("cancel", str(job_id))
     wait_for(lambda: job_state(job_id) is not None, 30, "the canceled job's result")
     tap.ok(c.returncode == 0 and job_state(job_id) == "canceled", "cancel mid-job ends it as canceled", c.stderr)
@@ -152,8 +181,12 @@ def test_client_disconnect():
     client.kill()
     client.wait()
     wait_for(lambda: not any(pid_alive(x) for x in pids) and not lab.vmm_children(), 30, "the VMM to go")
-    p, rows = lab.ctl_json("results", "--limit", "1")
-    last = rows[0] if rows else {}
+
+    def last_row():
+        p, rows = lab.ctl_json("results", "--limit", "1")
+        return rows[0] if rows else {}
+    wait_for(lambda: last_row().get("state") not in (None, "queued", "running"), 30, "the job to end")
+    last = last_row()
     tap.ok(last.get("state") == "canceled" and "disconnected" in (last.get("error") or ""),
            "a client killed mid-job cancels its job, naming why", json.dumps(last))
 

@@ -13,8 +13,8 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+BUILD_ARG=${BUILD:-build} # as given, for make (relative to the repo root)
+case $BUILD_ARG in /*) BUILD=$BUILD_ARG ;; *) BUILD=$ROOT/$BUILD_ARG ;; esac
 SD=$ROOT/systemd
 UNIT=$SD/virtlabd.service
 POLICY=$SD/org.virtlab.Lab1.conf
@@ -23,7 +23,7 @@ NAME=org.virtlab.Lab1
 PREFIX=/usr/local # the Makefile's default
 
 TMP=$(mktemp -d)
-BUS_PID= DAEMON_PID=
+BUS_PID="" DAEMON_PID=""
 cleanup() {
         [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
         [ -n "$BUS_PID" ] && kill "$BUS_PID" 2>/dev/null && wait "$BUS_PID" 2>/dev/null
@@ -176,7 +176,7 @@ call() {
         local who=()
         while [ "$1" != -- ]; do who+=("$1"); shift; done
         shift
-        "${who[@]}" dbus-send --bus="$A" --print-reply --dest=$NAME /org/virtlab/Lab1 "$1"
+        "${who[@]}" dbus-send --bus="$A" --print-reply --dest="$NAME" /org/virtlab/Lab1 "$1"
 }
 expect_denied() {
         local out
@@ -190,7 +190,7 @@ if [ "$have_dbus" = 1 ]; then
                         org.freedesktop.DBus.ListActivatableNames | grep -q "\"$NAME\""
         }
         check_activation_file() {
-                [ "$(key "$ACTIVATION" Name)" = $NAME ] || { echo "Name= is not $NAME"; return 1; }
+                [ "$(key "$ACTIVATION" Name)" = "$NAME" ] || { echo "Name= is not $NAME"; return 1; }
                 [ "$(key "$ACTIVATION" SystemdService)" = virtlabd.service ] || { echo "SystemdService="; return 1; }
                 [ "$(key "$ACTIVATION" User)" = root ] || { echo "User= is not root"; return 1; }
                 check_activatable || { echo "dbus-daemon does not list $NAME as activatable"; return 1; }
@@ -249,22 +249,22 @@ else
         check_root() {
                 local _
                 for _ in $(seq 100); do
-                        call -- $NAME.Describe >/dev/null 2>&1 && return 0
+                        call -- "$NAME.Describe" >/dev/null 2>&1 && return 0
                         kill -0 "$DAEMON_PID" 2>/dev/null || break
                         sleep 0.1
                 done
                 cat "$TMP/virtlabd.log"
-                call -- $NAME.Describe
+                call -- "$NAME.Describe"
                 return 1
         }
         check "root owns $NAME and may call Describe" check_root
         check_other_denied() {
-                expect_denied call "${NOBODY[@]}" -- $NAME.Describe &&
+                expect_denied call "${NOBODY[@]}" -- "$NAME.Describe" &&
                         expect_denied call "${NOBODY[@]}" -- org.freedesktop.DBus.Introspectable.Introspect
         }
         check "uid 65534 is denied Describe and Introspect" check_other_denied
         check_member() {
-                call "${MEMBER[@]}" -- $NAME.Describe >/dev/null
+                call "${MEMBER[@]}" -- "$NAME.Describe" >/dev/null
         }
         check "a member of group virtlab ($POLICY_GROUP, gid $GID, stands in) may call Describe" check_member
 fi
@@ -272,19 +272,24 @@ fi
 # ---- make install --------------------------------------------------------------
 
 DEST=$TMP/dest
-if out=$(make -C "$ROOT" install DESTDIR="$DEST" BUILD="$BUILD" 2>&1); then
+if out=$(make -C "$ROOT" install DESTDIR="$DEST" BUILD="$BUILD_ARG" 2>&1); then
         ok "make install DESTDIR=… succeeds"
+        INSTALLED_POLICY=$(cd "$DEST" && find . -name org.virtlab.Lab1.conf | sed 's:^\.::')
+        [ "$(wc -l <<<"$INSTALLED_POLICY")" = 1 ] || INSTALLED_POLICY=
         check_installed() {
                 local f mode
                 for f in libexec/virtlabd:755 bin/virtlabctl:755 lib/systemd/system/virtlabd.service:644 \
-                        share/dbus-1/system.d/org.virtlab.Lab1.conf:644 \
                         share/dbus-1/system-services/org.virtlab.Lab1.service:644; do
                         [ -f "$DEST$PREFIX/${f%:*}" ] || { echo "missing $PREFIX/${f%:*}"; return 1; }
                         mode=$(stat -c %a "$DEST$PREFIX/${f%:*}")
                         [ "$mode" = "${f#*:}" ] || { echo "$PREFIX/${f%:*} has mode $mode, want ${f#*:}"; return 1; }
                 done
+                # The policy's directory is the system bus's business, not PREFIX's.
+                [ -n "$INSTALLED_POLICY" ] || { echo "org.virtlab.Lab1.conf not installed"; return 1; }
+                mode=$(stat -c %a "$DEST$INSTALLED_POLICY")
+                [ "$mode" = 644 ] || { echo "$INSTALLED_POLICY has mode $mode, want 644"; return 1; }
                 cmp "$UNIT" "$DEST$PREFIX/lib/systemd/system/virtlabd.service" &&
-                        cmp "$POLICY" "$DEST$PREFIX/share/dbus-1/system.d/org.virtlab.Lab1.conf" &&
+                        cmp "$POLICY" "$DEST$INSTALLED_POLICY" &&
                         cmp "$ACTIVATION" "$DEST$PREFIX/share/dbus-1/system-services/org.virtlab.Lab1.service" &&
                         ls "$DEST$PREFIX"/share/virtlab/schemas/*.xml >/dev/null
         }
@@ -305,11 +310,12 @@ if out=$(make -C "$ROOT" install DESTDIR="$DEST" BUILD="$BUILD" 2>&1); then
                         local dirs d
                         dirs=$(sed -n 's:.*<includedir>\(.*\)</includedir>.*:\1:p' "$SYSCONF" |
                                 sed "s:^\([^/]\):$(dirname "$SYSCONF")/\1:")
+                        [ -n "$INSTALLED_POLICY" ] || { echo "org.virtlab.Lab1.conf not installed"; return 1; }
                         for d in $dirs; do
-                                [ "$d" = "$PREFIX/share/dbus-1/system.d" ] && return 0
+                                [ "$d" = "$(dirname "$INSTALLED_POLICY")" ] && return 0
                         done
                         echo "the system bus reads policies from: $(echo "$dirs" | tr '\n' ' ')"
-                        echo "but make install puts org.virtlab.Lab1.conf in $PREFIX/share/dbus-1/system.d,"
+                        echo "but make install puts org.virtlab.Lab1.conf in $(dirname "$INSTALLED_POLICY"),"
                         echo "so the bus would refuse virtlabd the name (default: deny own)"
                         return 1
                 }
@@ -337,13 +343,15 @@ fi
 
 if ! command -v systemd-analyze >/dev/null; then
         skip "systemd-analyze verify virtlabd.service" "systemd-analyze not installed"
-elif [ -z "$DEST" ]; then
-        skip "systemd-analyze verify virtlabd.service" "make install failed"
 else
-        # verify checks that ExecStart= exists: point it into DESTDIR (same
-        # unit otherwise; the name stays virtlabd.service).
+        # verify checks that ExecStart= exists: point it into DESTDIR (else at
+        # the built binary); the unit is otherwise unchanged and keeps its name.
         mkdir -p "$TMP/units"
-        sed "s|^ExecStart=/|ExecStart=$DEST/|" "$UNIT" >"$TMP/units/virtlabd.service"
+        if [ -n "$DEST" ]; then
+                sed "s|^ExecStart=/|ExecStart=$DEST/|" "$UNIT" >"$TMP/units/virtlabd.service"
+        else
+                sed "s|^ExecStart=[^ ]*|ExecStart=$BUILD/virtlabd|" "$UNIT" >"$TMP/units/virtlabd.service"
+        fi
         check_verify() {
                 local out
                 out=$(systemd-analyze verify "$TMP/units/virtlabd.service" 2>&1) || { echo "$out"; return 1; }
