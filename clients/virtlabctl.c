@@ -56,7 +56,8 @@ static void help(void) {
                "  jobs                   active and queued jobs\n"
                "  cancel ID              cancel a job\n"
                "  results [ID...]        list stored results, or show the given ones\n"
-               "                         (several IDs: side-by-side comparison)\n\n"
+               "                         (several IDs: side-by-side comparison)\n"
+               "  KIND                   any other experiment kind virtlabd offers (see describe)\n\n"
                "Experiment options:\n"
                "  --vmm NAME             qemu (q35) or qemu-microvm        [qemu]\n"
                "  --runs N               measured runs, 1..1000            [10]\n"
@@ -67,6 +68,7 @@ static void help(void) {
                "  --timeout SEC          per-run timeout                   [60]\n"
                "  --settle-ms MS         wait after init before measuring  [500]\n"
                "  --image DIR            guest image directory (image.json)\n"
+               "  --param KEY=VALUE      any other spec field (VALUE is JSON or a string)\n"
                "  --no-wait              print the job id and return at once\n\n"
                "Output and connection:\n"
                "  --format table|csv|md|json   --json   -q, --quiet (no progress)\n"
@@ -95,10 +97,24 @@ static int set_int(Args *a, const char *key, const char *flag, const char *value
         return 0;
 }
 
+/* --param KEY=VALUE: VALUE is taken as JSON when it parses, else as a string. */
+static int set_param(Args *a, const char *kv) {
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+                fprintf(stderr, "virtlabctl: invalid --param '%s': expected KEY=VALUE\n", kv);
+                return -1;
+        }
+        char key[128];
+        snprintf(key, sizeof(key), "%.*s", (int) (eq - kv), kv);
+        json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+        json_object_set_new(a->spec, key, v ? v : json_string(eq + 1));
+        return 0;
+}
+
 /* Returns optind of the command, or -1 on a usage error, 0 for --help. */
 static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
         enum { O_VMM = 256, O_RUNS, O_WARMUP, O_ACCEL, O_MEMORY, O_VCPUS, O_TIMEOUT, O_SETTLE, O_IMAGE, O_NOWAIT,
-               O_FORMAT, O_JSON, O_BUS, O_KIND, O_STATE, O_LIMIT };
+               O_FORMAT, O_JSON, O_BUS, O_KIND, O_STATE, O_LIMIT, O_PARAM };
         static const struct option opts[] = {
                 { "vmm", required_argument, NULL, O_VMM },         { "runs", required_argument, NULL, O_RUNS },
                 { "warmup", required_argument, NULL, O_WARMUP },   { "accel", required_argument, NULL, O_ACCEL },
@@ -108,6 +124,7 @@ static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
                 { "format", required_argument, NULL, O_FORMAT },   { "json", no_argument, NULL, O_JSON },
                 { "bus", required_argument, NULL, O_BUS },         { "kind", required_argument, NULL, O_KIND },
                 { "state", required_argument, NULL, O_STATE },     { "limit", required_argument, NULL, O_LIMIT },
+                { "param", required_argument, NULL, O_PARAM },
                 { "quiet", no_argument, NULL, 'q' },               { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -130,6 +147,7 @@ static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
                 case O_KIND: a->kind = optarg; break;
                 case O_STATE: a->state = optarg; break;
                 case O_LIMIT: r = parse_long("--limit", optarg, &a->limit); break;
+                case O_PARAM: r = set_param(a, optarg); break;
                 case O_FORMAT:
                         a->format = output_format_from_string(optarg);
                         if ((int) a->format < 0) {
@@ -518,7 +536,10 @@ static int dispatch(sd_bus *bus, Args *a, const char *cmd, char **args, int n) {
                 return cmd_cancel(bus, args, n);
         if (strcmp(cmd, "results") == 0)
                 return cmd_results(bus, a, args, n);
-        fprintf(stderr, "virtlabctl: unknown command '%s' (try --help)\n", cmd);
+        /* Any other word is an experiment kind; the daemon names the known ones. */
+        if (n == 0 && cmd[0] != '-')
+                return cmd_experiment(bus, a, cmd);
+        fprintf(stderr, "virtlabctl: unexpected argument '%s' for '%s' (try --help)\n", args[0], cmd);
         return EXIT_USAGE;
 }
 

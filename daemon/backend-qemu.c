@@ -51,6 +51,8 @@ static int build_argv_machine(const char *machine, const char *binary, const VmC
         r = r ?: strv_push(&v, &n, "-machine");
         r = r ?: strv_push(&v, &n, machine);
         r = r ?: push_common(&v, &n, c);
+        for (char *const *e = c->extra_argv; r == 0 && e && *e; e++)
+                r = strv_push(&v, &n, *e);
         if (r < 0 || c->qmp_fd < 0 || c->serial_fd < 0) {
                 strv_free(v);
                 return r < 0 ? r : -EBADF;

@@ -25,6 +25,18 @@ typedef struct ExperimentKind {
         void (*on_guest_result)(Run *run);
         /* True when a guest power-off without run_stop_vm() is success. */
         bool guest_powers_off;
+        /* Spec fields this kind accepts beyond the common ones (NULL-terminated, may be NULL). */
+        const char *const *spec_fields;
+        /* Optional: extra kernel command-line words for this run (e.g.
+         * "virtlab.job=run:/bin/x virtlab.modules=edu"); *ret is malloc'd.
+         * When it sets virtlab.job itself, guest_job is not added. */
+        int (*guest_cmdline)(Run *run, char **ret);
+        /* Optional: extra VMM arguments (devices), appended after the
+         * backend's own; pushed with strv_push(). */
+        int (*vm_extra_argv)(Run *run, char ***argv, size_t *n);
+        /* Optional: runs without a VM.  Called instead of spawning; the kind
+         * ends the run with run_complete() (after run_fail() on failure). */
+        int (*start_run)(Run *run);
 } ExperimentKind;
 
 const ExperimentKind *experiment_kind_find(const char *name);
@@ -42,5 +54,16 @@ int run_after(Run *run, usec_t delay, void (*fn)(Run *run));
 /* Asks the VMM to quit (QMP "quit", SIGKILL as fallback); the run succeeds
  * when it exits. */
 void run_stop_vm(Run *run);
+/* The text lines the guest printed between @@VIRTLAB-BEGIN@@ and
+ * @@VIRTLAB-END@@ (kernel messages that interleave are kept out when they
+ * look like printk lines "[    1.234] ..."), "" before any. */
+const char *run_guest_output(Run *run);
+/* The guest result frame (borrowed), NULL before it arrived. */
+json_t *run_guest_result(Run *run);
+unsigned run_index(Run *run);
+bool run_is_warmup(Run *run);
+struct event_base *run_event_base(Run *run);
+/* Ends a run that has no VM (start_run kinds). */
+void run_complete(Run *run);
 /* Fails the run with a reason; the VM is killed. */
 void run_fail(Run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -18,6 +18,9 @@
 
 #define INIT_MARKER "VIRTLAB-INIT-MARKER"
 #define RESULT_PREFIX "@@VIRTLAB-RESULT@@ "
+#define FRAME_BEGIN "@@VIRTLAB-BEGIN "
+#define FRAME_END "@@VIRTLAB-END "
+#define GUEST_OUTPUT_MAX (4 * 1024 * 1024)
 #define QUIT_GRACE_USEC (5 * USEC_PER_SEC)
 #define RUNS_MAX 1000
 #define WARMUP_MAX 100
@@ -32,6 +35,9 @@ struct Run {
         usec_t t_init;         /* init marker */
         usec_t t_result;       /* guest result frame */
         json_t *guest_result;  /* parsed @@VIRTLAB-RESULT@@ JSON */
+        char *guest_output;    /* text between the BEGIN and END frame lines */
+        size_t guest_output_len; /* bytes in guest_output */
+        bool in_frame;         /* between BEGIN and END */
         char last_line[256];   /* last console line, for error messages */
         struct event *deadline; /* run timeout */
         struct event *timer;   /* run_after() */
@@ -158,13 +164,15 @@ static const char *const common_fields[] = {
         "vmm", "runs", "warmup", "accel", "memory_mib", "vcpus", "timeout_s", "settle_ms", "image", "bind_to_client",
 };
 
-static int check_unknown_fields(json_t *spec, char **ret_error) {
+static int check_unknown_fields(const ExperimentKind *kind, json_t *spec, char **ret_error) {
         const char *key;
         json_t *v;
         json_object_foreach(spec, key, v) {
                 bool known = false;
                 for (size_t i = 0; i < ELEMENTSOF(common_fields); i++)
                         known = known || streq(key, common_fields[i]);
+                for (const char *const *f = kind->spec_fields; f && *f; f++)
+                        known = known || streq(key, *f);
                 if (!known)
                         return fail_field(ret_error, "Unknown field '%s' in experiment spec", key);
         }
@@ -188,7 +196,7 @@ static int check_image(json_t *spec, const JobContext *ctx, char **ret_error) {
 int job_spec_validate(const ExperimentKind *kind, json_t *spec, const JobContext *ctx, char **ret_error) {
         if (!json_is_object(spec))
                 return fail_field(ret_error, "Experiment spec must be a JSON object");
-        int r = check_unknown_fields(spec, ret_error);
+        int r = check_unknown_fields(kind, spec, ret_error);
         r = r ?: kind->validate(spec, ret_error);
         r = r ?: check_vmm(spec, ret_error);
         r = r ?: check_int(spec, "runs", 10, 1, RUNS_MAX, ret_error);
@@ -289,6 +297,11 @@ int job_start(Job *job) {
 /* ---- one run ---------------------------------------------------------- */
 
 json_t *run_spec(Run *run) { return run->job->spec; }
+const char *run_guest_output(Run *run) { return run->guest_output ?: ""; }
+json_t *run_guest_result(Run *run) { return run->guest_result; }
+unsigned run_index(Run *run) { return run->index; }
+bool run_is_warmup(Run *run) { return run->warmup; }
+struct event_base *run_event_base(Run *run) { return run->job->ctx.base; }
 json_t *run_sample(Run *run) { return run->sample; }
 pid_t run_vmm_pid(Run *run) { return run->vm ? vm_pid(run->vm) : 0; }
 QmpClient *run_qmp(Run *run) { return run->vm ? vm_qmp(run->vm) : NULL; }
@@ -301,13 +314,18 @@ void run_set_phase(Run *run, const char *phase) {
 
 static char *run_cmdline(Run *run) {
         const Job *job = run->job;
+        _cleanup_free_ char *extra = NULL;
+        if (job->kind->guest_cmdline && job->kind->guest_cmdline(run, &extra) < 0)
+                return NULL;
+        bool own_job = extra && strstr(extra, "virtlab.job=");
         const char *base = json_string_value(json_object_get(job->image, "cmdline_base")) ?: "console=ttyS0 reboot=t panic=-1";
         char tsc[48] = "";
         /* Without a PIT, a TCG guest calibrates against nothing and may hang. */
         if (job->ctx.host->tsc_khz)
                 snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", job->ctx.host->tsc_khz);
         char *s = NULL;
-        if (asprintf(&s, "%s%s virtlab.job=%s", base, tsc, job->kind->guest_job) < 0)
+        if (asprintf(&s, "%s%s%s%s%s%s", base, tsc, own_job ? "" : " virtlab.job=", own_job ? "" : job->kind->guest_job,
+                     extra ? " " : "", strempty(extra)) < 0)
                 return NULL;
         return s;
 }
@@ -329,6 +347,15 @@ static int run_spawn(Run *run) {
         const char *kernel = image_kernel(job);
         if (!kernel)
                 return -ENOENT;
+        char **extra = NULL;
+        size_t n_extra = 0;
+        if (job->kind->vm_extra_argv) {
+                int r = job->kind->vm_extra_argv(run, &extra, &n_extra);
+                if (r < 0) {
+                        strv_free(extra);
+                        return r;
+                }
+        }
         VmSpawnOptions o = {
                 .backend = job->backend,
                 .binary = job->vmm.path,
@@ -339,7 +366,8 @@ static int run_spawn(Run *run) {
                             .vcpus = spec_uint(job, "vcpus"),
                             .accel = job->accel,
                             .qmp_fd = -EBADF,
-                            .serial_fd = -EBADF },
+                            .serial_fd = -EBADF,
+                            .extra_argv = extra },
                 .run_dir = job->ctx.run_dir,
                 .console_log = log_path,
         };
@@ -350,7 +378,9 @@ static int run_spawn(Run *run) {
                 .on_qmp_ready = run_on_qmp_ready,
                 .on_exit = run_on_exit,
         };
-        return vm_spawn(job->ctx.base, &o, &cb, run, &run->vm);
+        int r = vm_spawn(job->ctx.base, &o, &cb, run, &run->vm);
+        strv_free(extra);
+        return r;
 }
 
 static Run *run_free(Run *run) {
@@ -363,6 +393,7 @@ static Run *run_free(Run *run) {
                 event_free(run->timer);
         json_decref(run->sample);
         json_decref(run->guest_result);
+        free(run->guest_output);
         free(run->error);
         free(run);
         return NULL;
@@ -383,7 +414,9 @@ static int run_begin(Job *job) {
         job->run = run;
         job->phase = "spawn";
         job_notify_changed(job);
-        int r = run->sample && run->deadline && run->timer ? run_spawn(run) : -ENOMEM;
+        int r = !run->sample || !run->deadline || !run->timer ? -ENOMEM
+                : job->kind->start_run                        ? job->kind->start_run(run)
+                                                              : run_spawn(run);
         if (r < 0) {
                 run_fail(run, "Failed to start %s: %s", job->vmm.path, strerror(-r));
                 run_finalize(run);
@@ -392,6 +425,10 @@ static int run_begin(Job *job) {
         struct timeval tv = { .tv_sec = spec_uint(job, "timeout_s") };
         (void) evtimer_add(run->deadline, &tv);
         return 0;
+}
+
+void run_complete(Run *run) {
+        run_finalize(run);
 }
 
 void run_fail(Run *run, const char *fmt, ...) {
@@ -474,6 +511,31 @@ static void run_on_guest_result_line(Run *run, usec_t t, const char *json_text) 
         run->job->kind->on_guest_result(run);
 }
 
+/* printk lines ("[    1.234567] ...") that land inside a frame are not job output. */
+static bool is_printk_line(const char *line) {
+        size_t i = 0;
+        if (line[i++] != '[')
+                return false;
+        while (line[i] == ' ')
+                i++;
+        size_t digits = strspn(line + i, "0123456789");
+        return digits > 0 && line[i + digits] == '.' && strchr(line + i, ']') != NULL;
+}
+
+static void run_append_guest_output(Run *run, const char *line) {
+        if (is_printk_line(line) || run->guest_output_len > GUEST_OUTPUT_MAX)
+                return;
+        size_t n = strlen(line);
+        char *p = realloc(run->guest_output, run->guest_output_len + n + 2);
+        if (!p)
+                return;
+        memcpy(p + run->guest_output_len, line, n);
+        run->guest_output_len += n;
+        p[run->guest_output_len++] = '\n';
+        p[run->guest_output_len] = 0;
+        run->guest_output = p;
+}
+
 static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata) {
         Run *run = userdata;
         snprintf(run->last_line, sizeof(run->last_line), "%s", line);
@@ -485,6 +547,12 @@ static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userda
                 run->t_init = t;
                 run_set_phase(run, "init");
         }
+        if (strncmp(line, FRAME_END, strlen(FRAME_END)) == 0)
+                run->in_frame = false;
+        else if (run->in_frame)
+                run_append_guest_output(run, line);
+        else if (strncmp(line, FRAME_BEGIN, strlen(FRAME_BEGIN)) == 0)
+                run->in_frame = true;
         if (!run->t_result && strncmp(line, RESULT_PREFIX, strlen(RESULT_PREFIX)) == 0)
                 run_on_guest_result_line(run, t, line + strlen(RESULT_PREFIX));
 }

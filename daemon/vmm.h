@@ -26,6 +26,7 @@ typedef struct VmConfig {
         const char *qmp_path; /* unix socket path when the VMM cannot take an fd */
         int serial_fd;       /* connected socket end for the serial console, or -EBADF */
         const char *serial_path; /* unix socket path when it cannot take an fd */
+        char *const *extra_argv; /* appended as given (devices from the experiment), may be NULL */
 } VmConfig;
 
 typedef struct VmmBackend {
