@@ -15,6 +15,12 @@ typedef enum KernelFormat {
         KERNEL_FORMAT_RAW,     /* objcopy -O binary flat image (StratoVirt microvm) */
 } KernelFormat;
 
+typedef struct VmDisk {
+        const char *path;   /* raw image file or block device */
+        bool read_only;     /* attach read-only */
+        bool direct;        /* bypass the host page cache (QEMU cache=none, StratoVirt direct=on) */
+} VmDisk;
+
 typedef struct VmConfig {
         const char *kernel;  /* path, in the backend's kernel_format */
         const char *initrd;  /* path or NULL */
@@ -27,6 +33,8 @@ typedef struct VmConfig {
         int serial_fd;       /* connected socket end for the serial console, or -EBADF */
         const char *serial_path; /* unix socket path when it cannot take an fd */
         char *const *extra_argv; /* appended as given (devices from the experiment), may be NULL */
+        const VmDisk *disks;  /* virtio-blk disks, rendered by the backend in its own syntax */
+        size_t n_disks;       /* entries in disks */
 } VmConfig;
 
 typedef struct VmmBackend {

@@ -15,10 +15,12 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -27,8 +29,10 @@
 #include "util.h"
 
 #define JOB_DEFAULT "boot"
-#define JOB_NAME_MAX 256
+#define JOB_NAME_MAX 1024
 #define LINE_MAX_BYTES 4096
+
+#define RUN_ARGS_MAX 32
 
 static const char marker[] = "VIRTLAB-INIT-MARKER\n";
 
@@ -127,13 +131,13 @@ static void copy_str(char *dst, size_t size, const char *src) {
         dst[n] = '\0';
 }
 
-/* Finds the last virtlab.job= on the kernel command line, honouring the
- * kernel's double quotes (param="a b").  Falls back to JOB_DEFAULT. */
-static void job_from_cmdline(const char *cmdline, char *job, size_t size) {
-        static const char key[] = "virtlab.job=";
+/* Finds the last KEY=value on the kernel command line, honouring the
+ * kernel's double quotes (param="a b").  Falls back to def. */
+static void param_from_cmdline(const char *cmdline, const char *key, const char *def, char *job, size_t size) {
+        size_t klen = strlen(key);
         const char *p = cmdline;
 
-        copy_str(job, size, JOB_DEFAULT);
+        copy_str(job, size, def);
         for (;;) {
                 char word[LINE_MAX_BYTES];
                 size_t n = 0;
@@ -150,8 +154,8 @@ static void job_from_cmdline(const char *cmdline, char *job, size_t size) {
                                 word[n++] = *p;
                 }
                 word[n] = '\0';
-                if (strncmp(word, key, sizeof(key) - 1) == 0 && word[sizeof(key) - 1])
-                        copy_str(job, size, word + sizeof(key) - 1);
+                if (strncmp(word, key, klen) == 0 && word[klen])
+                        copy_str(job, size, word + klen);
         }
 }
 
@@ -326,8 +330,42 @@ static int run_child(const char *const *argv, bool interactive) {
         return 126;
 }
 
+/* Splits "PATH,ARG1,ARG2" (commas, since the kernel command line splits on
+ * spaces) into argv, in place. */
+static void split_args(char *spec, const char **argv) {
+        size_t n = 0;
+
+        for (char *save = NULL, *tok = strtok_r(spec, ",", &save); tok && n < RUN_ARGS_MAX;
+             tok = strtok_r(NULL, ",", &save))
+                argv[n++] = tok;
+        argv[n] = NULL;
+}
+
+/* Loads /lib/modules/virtlab/NAME.ko for each NAME in "a,b,c", in order.
+ * The image builder puts there exactly the modules its parts ship. */
+static int load_modules(char *list) {
+        int r = 0;
+
+        for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+                char path[PATH_MAX];
+                int fd;
+
+                snprintf(path, sizeof(path), "/lib/modules/virtlab/%s.ko", name);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || syscall(SYS_finit_module, fd, "", 0) < 0) {
+                        if (errno != EEXIST) {
+                                out_line("virtlab-init: cannot load module %s: %s", path, strerror(errno));
+                                r = -1;
+                        }
+                }
+                if (fd >= 0)
+                        close(fd);
+        }
+        return r;
+}
+
 int main(void) {
-        char cmdline[LINE_MAX_BYTES], job[JOB_NAME_MAX];
+        char cmdline[LINE_MAX_BYTES], job[JOB_NAME_MAX], modules[JOB_NAME_MAX];
         struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
         sigset_t chld;
         bool stay = false;
@@ -360,10 +398,13 @@ int main(void) {
 
         if (read_small("/proc/cmdline", cmdline, sizeof(cmdline)) < 0)
                 cmdline[0] = '\0';
-        job_from_cmdline(cmdline, job, sizeof(job));
+        param_from_cmdline(cmdline, "virtlab.job=", JOB_DEFAULT, job, sizeof(job));
+        param_from_cmdline(cmdline, "virtlab.modules=", "", modules, sizeof(modules));
 
         out_line("@@VIRTLAB-BEGIN job=%s@@", job);
-        if (streq(job, "boot"))
+        if (load_modules(modules) < 0)
+                rc = 126;
+        else if (streq(job, "boot"))
                 rc = 0;
         else if (streq(job, "hold"))
                 stay = true;
@@ -374,8 +415,9 @@ int main(void) {
                  * off instead of panicking the kernel over a dead PID 1. */
                 rc = run_child(sh, true);
         } else if (strncmp(job, "run:", 4) == 0 && job[4]) {
-                const char *const prog[] = { job + 4, NULL };
+                const char *prog[RUN_ARGS_MAX + 1];
 
+                split_args(job + 4, prog);
                 rc = run_child(prog, false);
         } else {
                 out_line("virtlab-init: unknown job '%s' (known: boot, hold, shell, run:PATH)", job);
