@@ -5,6 +5,8 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# The system bus reads policies only from here (and /etc), whatever PREFIX is.
+DBUS_POLICYDIR ?= /usr/share/dbus-1/system.d
 PKGS     := libevent jansson libsystemd sqlite3
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
@@ -60,7 +62,7 @@ $(BUILD)/tests/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-main.c $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/fuzz-main.c $(LIB) $(LDLIBS)
 
 kvm-sample:
-	$(MAKE) -C kvm-sample BUILD=$(CURDIR)/$(BUILD)/kvm-sample SANFLAGS="$(SANFLAGS)"
+	$(MAKE) -C kvm-sample BUILD=$(abspath $(BUILD))/kvm-sample SANFLAGS="$(SANFLAGS)"
 
 image:
 	$(MAKE) -C guest-images OUT=$(IMAGE_DIR)
@@ -84,7 +86,8 @@ install: all
 	install -Dm0755 $(BUILD)/virtlabd $(DESTDIR)$(PREFIX)/libexec/virtlabd
 	install -Dm0755 $(BUILD)/virtlabctl $(DESTDIR)$(PREFIX)/bin/virtlabctl
 	install -Dm0644 systemd/virtlabd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/virtlabd.service
-	install -Dm0644 systemd/org.virtlab.Lab1.conf $(DESTDIR)$(PREFIX)/share/dbus-1/system.d/org.virtlab.Lab1.conf
+	install -Dm0644 systemd/org.virtlab.Lab1.conf $(DESTDIR)$(DBUS_POLICYDIR)/org.virtlab.Lab1.conf
+	install -Dm0644 systemd/virtlab.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/virtlab.conf
 	install -Dm0644 systemd/org.virtlab.Lab1.service $(DESTDIR)$(PREFIX)/share/dbus-1/system-services/org.virtlab.Lab1.service
 	install -d $(DESTDIR)$(PREFIX)/share/virtlab/schemas
 	install -m0644 schemas/*.json schemas/*.xml $(DESTDIR)$(PREFIX)/share/virtlab/schemas/

@@ -111,9 +111,10 @@ static int run(Options *o) {
         }
         m->image_dir = TAKE_PTR(o->image_dir);
         m->run_dir = TAKE_PTR(o->run_dir);
+        r = manager_open_store(m, o->state_dir);
+        /* After the store: the default run dir lives inside the state dir. */
         if (mkdir(m->run_dir, 0700) < 0 && errno != EEXIST)
                 log_warning_errno(-errno, "Failed to create run directory %s, ignoring: %m", m->run_dir);
-        r = manager_open_store(m, o->state_dir);
         if (r < 0)
                 log_error_errno(r, "Failed to open the result store in %s: %m", o->state_dir);
         else {
