@@ -417,6 +417,8 @@ static int cmd_experiment(sd_bus *bus, Args *a, const char *kind) {
         r = sd_bus_message_read(reply, "uo", &w.id, &path);
         w.path = r >= 0 ? strdup(path) : NULL;
         sd_bus_message_unref(reply);
+        if (w.path)
+                (void) sd_bus_get_property_trivial(bus, BUS_NAME, w.path, JOB_IFACE, "RunsTotal", NULL, 'u', &w.runs_total);
         if (a->no_wait) {
                 printf("%u\n", w.id);
                 free(w.path);
