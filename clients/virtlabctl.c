@@ -343,24 +343,28 @@ static int add_matches(sd_bus *bus, Waiter *w) {
 }
 
 static int show_results(sd_bus *bus, Args *a, uint32_t *ids, size_t n) {
-        json_t **docs = calloc(n, sizeof(json_t *));
-        int code = EXIT_OK;
+        json_t **docs = calloc(n ? n : 1, sizeof(json_t *));
+        int code = docs ? EXIT_OK : EXIT_FAILED;
         size_t got = 0;
-        for (size_t i = 0; docs && i < n; i++) {
+        for (; code != EXIT_USAGE && code != EXIT_UNREACHABLE && docs && got < n; got++) {
                 char *text = NULL;
-                int r = call_string(bus, "GetResult", &text, "u", ids[i]);
-                if (r < 0)
-                        return -r;
+                int r = call_string(bus, "GetResult", &text, "u", ids[got]);
+                if (r < 0) {
+                        code = -r;
+                        break;
+                }
                 docs[got] = parse_json(text);
                 free(text);
-                if (!docs[got])
-                        return EXIT_FAILED;
+                if (!docs[got]) {
+                        code = EXIT_FAILED;
+                        break;
+                }
                 if (strcmp(json_string_value(json_object_get(docs[got], "state")) ?: "", "done") != 0)
                         code = EXIT_FAILED;
-                got++;
         }
-        output_results(stdout, docs, got, a->format);
-        for (size_t i = 0; i < got; i++)
+        if (docs && got == n)
+                output_results(stdout, docs, got, a->format);
+        for (size_t i = 0; docs && i < n; i++)
                 json_decref(docs[i]);
         free(docs);
         return code;

@@ -2,6 +2,7 @@
  * "qemu-microvm".  QMP and serial are inherited socketpair ends, so there is
  * no socket path to race on or leave behind. */
 #include <stdio.h>
+#include <string.h>
 
 #include "util.h"
 #include "vmm.h"
@@ -44,6 +45,26 @@ static int push_common(char ***v, size_t *n, const VmConfig *c) {
         return r;
 }
 
+/* One -drive/-device pair per disk.  format=raw is explicit so QEMU never
+ * probes (and never lets guest data pick the format); a direct disk bypasses
+ * the host page cache (cache=none is O_DIRECT) and uses Linux native AIO,
+ * which QEMU only allows together with O_DIRECT.  q35 puts virtio-blk on PCI,
+ * microvm on its virtio-mmio transports. */
+static int push_disks(char ***v, size_t *n, const VmConfig *c, const char *device) {
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < c->n_disks; i++) {
+                const VmDisk *d = &c->disks[i];
+                if (strchr(d->path, ','))
+                        return -EINVAL; /* QEMU would split the option there */
+                r = r ?: strv_push(v, n, "-drive");
+                r = r ?: strv_pushf(v, n, "file=%s,if=none,id=virtlab-disk%zu,format=raw,readonly=%s%s", d->path, i,
+                                    d->read_only ? "on" : "off", d->direct ? ",cache=none,aio=native" : "");
+                r = r ?: strv_push(v, n, "-device");
+                r = r ?: strv_pushf(v, n, "%s,drive=virtlab-disk%zu,id=virtlab-blk%zu", device, i, i);
+        }
+        return r;
+}
+
 static int build_argv_machine(const char *machine, const char *binary, const VmConfig *c, char ***ret) {
         char **v = NULL;
         size_t n = 0;
@@ -51,6 +72,7 @@ static int build_argv_machine(const char *machine, const char *binary, const VmC
         r = r ?: strv_push(&v, &n, "-machine");
         r = r ?: strv_push(&v, &n, machine);
         r = r ?: push_common(&v, &n, c);
+        r = r ?: push_disks(&v, &n, c, strncmp(machine, "microvm", 7) == 0 ? "virtio-blk-device" : "virtio-blk-pci");
         for (char *const *e = c->extra_argv; r == 0 && e && *e; e++)
                 r = strv_push(&v, &n, *e);
         if (r < 0 || c->qmp_fd < 0 || c->serial_fd < 0) {

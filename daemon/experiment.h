@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "util.h"
+#include "vmm.h"
 
 typedef struct Run Run;
 
@@ -37,6 +38,16 @@ typedef struct ExperimentKind {
         /* Optional: runs without a VM.  Called instead of spawning; the kind
          * ends the run with run_complete() (after run_fail() on failure). */
         int (*start_run)(Run *run);
+        /* Optional: virtio-blk disks for this run's VM (the backend renders
+         * them); *ret is malloc'd, its strings owned by the kind. */
+        int (*vm_disks)(Run *run, VmDisk **ret, size_t *n);
+        /* Optional: metric names that depend on the spec (a benchmark
+         * matrix: one per cell and figure); used instead of `metrics`.
+         * *ret is a NULL-terminated malloc'd strv. */
+        int (*spec_metrics)(json_t *spec, char ***ret);
+        /* Optional: each line the guest prints inside its job frame, as it
+         * arrives (progress of a long guest job). */
+        void (*on_guest_line)(Run *run, const char *line);
 } ExperimentKind;
 
 const ExperimentKind *experiment_kind_find(const char *name);
@@ -61,6 +72,8 @@ const char *run_guest_output(Run *run);
 /* The guest result frame (borrowed), NULL before it arrived. */
 json_t *run_guest_result(Run *run);
 unsigned run_index(Run *run);
+/* STATE_DIR/logs: durable (not tmpfs) storage for a kind's scratch files. */
+const char *run_logs_dir(Run *run);
 bool run_is_warmup(Run *run);
 struct event_base *run_event_base(Run *run);
 /* Ends a run that has no VM (start_run kinds). */

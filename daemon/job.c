@@ -24,16 +24,25 @@
 #define QUIT_GRACE_USEC (5 * USEC_PER_SEC)
 #define RUNS_MAX 1000
 #define WARMUP_MAX 100
+/* Most VMMs one job rotates through (a "compare" of qemu, qemu-microvm, stratovirt, ...). */
+#define JOB_VMMS_MAX 4
+/* VMM log lines StratoVirt's boot_time feature writes when the guest writes
+ * 0x01 / 0x02 to I/O port 0x3ff. */
+#define PORT_BOOT_START_LINE "Kernel starts to boot!"
+#define PORT_BOOT_DONE_LINE "Kernel boot complete!"
 
 struct Run {
         Job *job;              /* owner */
         unsigned index;        /* 0-based, warm-up runs first */
+        unsigned vmm;          /* index into job->vmms: runs rotate A B C A B C ... */
         bool warmup;           /* discarded from statistics */
         Vm *vm;                /* the VMM, NULL once freed */
         json_t *sample;        /* the sample document being filled */
         usec_t t_kernel;       /* first "Linux version" console line */
         usec_t t_init;         /* init marker */
         usec_t t_result;       /* guest result frame */
+        usec_t t_port_start;   /* VMM log: guest wrote 0x01 to port 0x3ff, 0 if not */
+        usec_t t_port_done;    /* VMM log: guest wrote 0x02 to port 0x3ff, 0 if not */
         json_t *guest_result;  /* parsed @@VIRTLAB-RESULT@@ JSON */
         char *guest_output;    /* text between the BEGIN and END frame lines */
         size_t guest_output_len; /* bytes in guest_output */
@@ -46,13 +55,22 @@ struct Run {
         char *error;           /* why the run failed, NULL if it did not */
 };
 
+/* One VMM of a job: most jobs have one; a compare job rotates through several. */
+typedef struct JobVmm {
+        const VmmBackend *backend; /* which VMM */
+        VmmInfo info;          /* binary path and version */
+        Accel accel;           /* resolved accelerator for this VMM */
+        const char *accel_reason; /* why that accelerator */
+} JobVmm;
+
 struct Job {
         JobContext ctx;        /* shared daemon facilities */
         JobObserver obs;       /* manager's callbacks */
         uint32_t id;           /* store id */
         const ExperimentKind *kind; /* what is measured */
-        const VmmBackend *backend;  /* which VMM */
-        VmmInfo vmm;           /* binary path and version */
+        JobVmm vmms[JOB_VMMS_MAX]; /* the VMMs runs rotate through; [0] is the reference */
+        size_t n_vmms;         /* entries in vmms, >= 1 */
+        char *vmm_label;       /* "qemu" or "qemu,qemu-microvm": what ListJobs shows */
         json_t *spec;          /* validated spec */
         json_t *image;         /* image.json of the guest image */
         json_t *samples;       /* every run's sample, in order */
@@ -60,10 +78,8 @@ struct Job {
         JobState state;        /* lifecycle */
         const char *phase;     /* current run's phase, for progress */
         unsigned runs_total;   /* warm-up + measured */
-        unsigned warmup;       /* warm-up runs */
+        unsigned warmup;       /* warm-up runs, per VMM */
         unsigned runs_done;    /* finished runs */
-        Accel accel;           /* resolved accelerator */
-        const char *accel_reason; /* why that accelerator */
         Run *run;              /* current run */
         struct event *next_event; /* continues after a run, from a fresh loop iteration */
         char *error;           /* why the job failed */
@@ -74,6 +90,7 @@ struct Job {
 static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata);
 static void run_on_qmp_ready(Vm *vm, void *userdata);
 static void run_on_exit(Vm *vm, int wait_status, void *userdata);
+static void run_on_vmm_log_line(Vm *vm, usec_t t, const char *line, void *userdata);
 static void run_on_deadline(evutil_socket_t fd, short what, void *userdata);
 static void run_on_timer(evutil_socket_t fd, short what, void *userdata);
 static void job_next_deferred(evutil_socket_t fd, short what, void *userdata);
@@ -95,7 +112,7 @@ const char *job_phase(const Job *job) { return job->phase ?: ""; }
 unsigned job_runs_done(const Job *job) { return job->runs_done; }
 unsigned job_runs_total(const Job *job) { return job->runs_total; }
 const char *job_error(const Job *job) { return job->error; }
-const char *job_vmm(const Job *job) { return job->backend->name; }
+const char *job_vmm(const Job *job) { return job->vmm_label; }
 bool job_bound_to_client(const Job *job) { return json_is_true(json_object_get(job->spec, "bind_to_client")); }
 
 double job_progress(const Job *job) {
@@ -150,6 +167,52 @@ static int check_vmm(json_t *spec, char **ret_error) {
         return fail_field(ret_error, "Unknown VMM '%s' (known: %s)", name, known);
 }
 
+/* "vmms": ["qemu", "qemu-microvm", ...] makes a compare job: runs rotate
+ * through them.  "vmm" then defaults to (and must equal) the first. */
+static int check_vmms(json_t *spec, char **ret_error) {
+        json_t *v = json_object_get(spec, "vmms"), *e;
+        size_t i;
+        if (!v)
+                return 0;
+        if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > JOB_VMMS_MAX)
+                return fail_field(ret_error, "Field 'vmms' must be an array of 1 to %d VMM names", JOB_VMMS_MAX);
+        json_array_foreach(v, i, e) {
+                const char *name = json_string_value(e);
+                if (!name)
+                        return fail_field(ret_error, "Field 'vmms' must hold VMM names (strings)");
+                for (size_t k = 0; k < i; k++)
+                        if (streq(name, json_string_value(json_array_get(v, k))))
+                                return fail_field(ret_error, "VMM '%s' appears twice in 'vmms'", name);
+        }
+        json_t *first = json_array_get(v, 0), *vmm = json_object_get(spec, "vmm");
+        if (vmm && !json_equal(vmm, first))
+                return fail_field(ret_error, "Field 'vmm' ('%s') must be the first of 'vmms' ('%s')",
+                                  json_is_string(vmm) ? json_string_value(vmm) : "(not a string)", json_string_value(first));
+        return json_object_set(spec, "vmm", first) < 0 ? -ENOMEM : 0;
+}
+
+/* Checks each VMM of the spec ("vmms", else "vmm") by name and what it can run. */
+static int check_vmm_each(json_t *spec, char **ret_error) {
+        json_t *list = json_object_get(spec, "vmms"), *e;
+        json_auto_t *one = list ? NULL : json_pack("[O]", json_object_get(spec, "vmm"));
+        size_t i;
+        json_array_foreach(list ?: one, i, e) {
+                json_t *tmp = json_pack("{s:O}", "vmm", e);
+                int r = tmp ? check_vmm(tmp, ret_error) : -ENOMEM;
+                json_decref(tmp);
+                if (r < 0)
+                        return r;
+                const VmmBackend *b = vmm_backend_find(json_string_value(e));
+                if (b->needs_kvm && accel_from_string(json_string_value(json_object_get(spec, "accel"))) == ACCEL_TCG)
+                        return fail_field(ret_error, "VMM '%s' has no TCG: use --accel kvm or auto", b->name);
+                json_int_t mib = json_integer_value(json_object_get(spec, "memory_mib"));
+                if (b->min_memory_mib && mib < b->min_memory_mib)
+                        return fail_field(ret_error, "Invalid memory_mib %" JSON_INTEGER_FORMAT ": VMM '%s' needs at least %u",
+                                          mib, b->name, b->min_memory_mib);
+        }
+        return 0;
+}
+
 static int check_accel(json_t *spec, char **ret_error) {
         json_t *v = json_object_get(spec, "accel");
         if (!v)
@@ -161,7 +224,7 @@ static int check_accel(json_t *spec, char **ret_error) {
 }
 
 static const char *const common_fields[] = {
-        "vmm", "runs", "warmup", "accel", "memory_mib", "vcpus", "timeout_s", "settle_ms", "image", "bind_to_client",
+        "vmm", "vmms", "runs", "warmup", "accel", "memory_mib", "vcpus", "timeout_s", "settle_ms", "image", "bind_to_client",
 };
 
 static int check_unknown_fields(const ExperimentKind *kind, json_t *spec, char **ret_error) {
@@ -198,6 +261,7 @@ int job_spec_validate(const ExperimentKind *kind, json_t *spec, const JobContext
                 return fail_field(ret_error, "Experiment spec must be a JSON object");
         int r = check_unknown_fields(kind, spec, ret_error);
         r = r ?: kind->validate(spec, ret_error);
+        r = r ?: check_vmms(spec, ret_error);
         r = r ?: check_vmm(spec, ret_error);
         r = r ?: check_int(spec, "runs", 10, 1, RUNS_MAX, ret_error);
         r = r ?: check_int(spec, "warmup", 1, 0, WARMUP_MAX, ret_error);
@@ -206,6 +270,7 @@ int job_spec_validate(const ExperimentKind *kind, json_t *spec, const JobContext
         r = r ?: check_int(spec, "timeout_s", 60, 1, 3600, ret_error);
         r = r ?: check_int(spec, "settle_ms", 500, 0, 60000, ret_error);
         r = r ?: check_accel(spec, ret_error);
+        r = r ?: check_vmm_each(spec, ret_error);
         r = r ?: check_image(spec, ctx, ret_error);
         json_t *b = json_object_get(spec, "bind_to_client");
         if (r == 0 && b && !json_is_boolean(b))
@@ -237,12 +302,25 @@ int job_new(const JobContext *ctx, const ExperimentKind *kind, json_t *spec, con
                 return -ENOMEM;
         *job = (Job) { .ctx = *ctx, .obs = obs ? *obs : (JobObserver) {}, .kind = kind, .spec = json_incref(spec),
                        .state = JOB_QUEUED, .samples = json_array() };
-        job->backend = vmm_backend_find(json_string_value(json_object_get(spec, "vmm")));
+        json_t *list = json_object_get(spec, "vmms"), *e;
+        size_t i;
+        if (list)
+                json_array_foreach(list, i, e) job->vmms[job->n_vmms++].backend = vmm_backend_find(json_string_value(e));
+        else
+                job->vmms[job->n_vmms++].backend = vmm_backend_find(json_string_value(json_object_get(spec, "vmm")));
+        size_t label = 0;
+        for (i = 0; i < job->n_vmms; i++)
+                label += strlen(job->vmms[i].backend->name) + 1;
+        job->vmm_label = calloc(1, label);
+        for (i = 0; job->vmm_label && i < job->n_vmms; i++)
+                strcat(strcat(job->vmm_label, i ? "," : ""), job->vmms[i].backend->name);
         job->next_event = evtimer_new(ctx->base, job_next_deferred, job);
+        /* Warm-up and measured runs are per VMM: one warm-up each by default. */
         job->warmup = spec_uint(job, "warmup");
-        job->runs_total = job->warmup + spec_uint(job, "runs");
+        job->runs_total = (job->warmup + spec_uint(job, "runs")) * (unsigned) job->n_vmms;
         _cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-        int r = text && job->next_event ? store_job_create(ctx->store, kind->name, text, &job->id) : -ENOMEM;
+        int r = text && job->next_event && job->vmm_label ? store_job_create(ctx->store, kind->name, text, &job->id)
+                                                          : -ENOMEM;
         if (r < 0) {
                 job_free(job, NULL);
                 return r;
@@ -253,11 +331,46 @@ int job_new(const JobContext *ctx, const ExperimentKind *kind, json_t *spec, con
 
 static json_t *job_environment(Job *job) {
         const char *marker = json_string_value(json_object_get(job->image, "marker"));
-        return json_pack("{s:o, s:o, s:s, s:s, s:O, s:s, s:I, s:I, s:s}", "host", host_to_json(job->ctx.host), "vmm",
-                         vmm_info_to_json(job->backend, &job->vmm), "accel", accel_to_string(job->accel),
-                         "accel_reason", job->accel_reason, "image", job->image, "marker", marker ?: INIT_MARKER,
-                         "vcpus", (json_int_t) spec_uint(job, "vcpus"), "memory_mib",
-                         (json_int_t) spec_uint(job, "memory_mib"), "kind", job->kind->name);
+        json_t *vmms = json_array();
+        for (size_t i = 0; vmms && i < job->n_vmms; i++) {
+                json_t *v = vmm_info_to_json(job->vmms[i].backend, &job->vmms[i].info);
+                json_object_set_new(v, "accel", json_string(accel_to_string(job->vmms[i].accel)));
+                json_object_set_new(v, "accel_reason", json_string(job->vmms[i].accel_reason));
+                json_array_append_new(vmms, v);
+        }
+        return json_pack("{s:o, s:o, s:o, s:s, s:s, s:O, s:s, s:I, s:I, s:s}", "host", host_to_json(job->ctx.host), "vmm",
+                         vmm_info_to_json(job->vmms[0].backend, &job->vmms[0].info), "vmms", vmms, "accel",
+                         accel_to_string(job->vmms[0].accel), "accel_reason", job->vmms[0].accel_reason, "image",
+                         job->image, "marker", marker ?: INIT_MARKER, "vcpus", (json_int_t) spec_uint(job, "vcpus"),
+                         "memory_mib", (json_int_t) spec_uint(job, "memory_mib"), "kind", job->kind->name);
+}
+
+/* Resolves the accelerator for one VMM.  A VMM without TCG (StratoVirt) runs
+ * on KVM whatever `auto` would pick; on a kvm_pvm host that is expected to
+ * fail, and the reason says so up front.  Returns -ENODEV when it cannot run
+ * here at all, with the sentence in *ret_error. */
+static int job_resolve_accel(Job *job, JobVmm *v, const char **ret_error) {
+        const HostInfo *h = job->ctx.host;
+        Accel want = accel_from_string(json_string_value(json_object_get(job->spec, "accel")));
+        v->accel = host_resolve_accel(h, want, &v->accel_reason);
+        if (!v->backend->needs_kvm || v->accel == ACCEL_KVM) {
+                if (v->backend->needs_kvm && h->kvm == KVM_FLAVOUR_PVM)
+                        v->accel_reason = "KVM (this VMM has no TCG) although this host's KVM is kvm_pvm, under which a "
+                                          "Linux guest hangs: the run is expected to fail at its timeout";
+                return 0;
+        }
+        if (h->kvm == KVM_FLAVOUR_NONE || !h->kvm_usable) {
+                *ret_error = h->kvm == KVM_FLAVOUR_NONE
+                                     ? "this VMM has no TCG and needs KVM, but this host has no /dev/kvm"
+                                     : "this VMM has no TCG and needs KVM, but /dev/kvm cannot be opened read-write";
+                return -ENODEV;
+        }
+        v->accel = ACCEL_KVM;
+        v->accel_reason = h->kvm == KVM_FLAVOUR_PVM
+                                  ? "KVM (this VMM has no TCG) although this host's KVM is kvm_pvm, under which a Linux "
+                                    "guest hangs: the run is expected to fail at its timeout"
+                                  : "KVM (this VMM has no TCG)";
+        return 0;
 }
 
 static int run_begin(Job *job);
@@ -272,9 +385,17 @@ static char *iso_now(void) {
 
 
 int job_start(Job *job) {
-        vmm_probe(job->backend, &job->vmm);
-        job->accel = host_resolve_accel(job->ctx.host, accel_from_string(json_string_value(json_object_get(job->spec, "accel"))),
-                                        &job->accel_reason);
+        const char *unusable = NULL;
+        _cleanup_free_ char *why = NULL;
+        for (size_t i = 0; i < job->n_vmms; i++) {
+                vmm_probe(job->vmms[i].backend, &job->vmms[i].info);
+                const char *no_accel = NULL;
+                if (job_resolve_accel(job, &job->vmms[i], &no_accel) < 0 && !unusable &&
+                    asprintf(&why, "%s: %s", job->vmms[i].backend->name, no_accel) < 0)
+                        why = NULL;
+                if (!unusable)
+                        unusable = job->vmms[i].info.error ?: why;
+        }
         int r = job_load_image(job);
         if (r < 0) {
                 job_finish(job, JOB_FAILED, "guest image description (image.json) is unreadable");
@@ -284,12 +405,13 @@ int job_start(Job *job) {
         job->started_at = iso_now();
         job->state = JOB_RUNNING;
         (void) store_job_set_running(job->ctx.store, job->id);
-        if (job->vmm.error) {
-                job_finish(job, JOB_FAILED, job->vmm.error);
+        if (unusable) {
+                job_finish(job, JOB_FAILED, unusable);
                 return -ENOENT;
         }
-        log_info("Job %u: %s on %s, %u runs (%u warm-up), accel %s: %s", job->id, job->kind->name, job->backend->name,
-                 job->runs_total, job->warmup, accel_to_string(job->accel), job->accel_reason);
+        log_info("Job %u: %s on %s, %u runs (%u warm-up per VMM), accel %s: %s", job->id, job->kind->name,
+                 job->vmm_label, job->runs_total, job->warmup, accel_to_string(job->vmms[0].accel),
+                 job->vmms[0].accel_reason);
         job_notify_changed(job);
         return run_begin(job);
 }
@@ -300,12 +422,13 @@ json_t *run_spec(Run *run) { return run->job->spec; }
 const char *run_guest_output(Run *run) { return run->guest_output ?: ""; }
 json_t *run_guest_result(Run *run) { return run->guest_result; }
 unsigned run_index(Run *run) { return run->index; }
+const char *run_logs_dir(Run *run) { return store_logs_dir(run->job->ctx.store); }
 bool run_is_warmup(Run *run) { return run->warmup; }
 struct event_base *run_event_base(Run *run) { return run->job->ctx.base; }
 json_t *run_sample(Run *run) { return run->sample; }
 pid_t run_vmm_pid(Run *run) { return run->vm ? vm_pid(run->vm) : 0; }
 QmpClient *run_qmp(Run *run) { return run->vm ? vm_qmp(run->vm) : NULL; }
-bool run_vmm_has_hmp(Run *run) { return run->job->backend->has_hmp; }
+bool run_vmm_has_hmp(Run *run) { return run->job->vmms[run->vmm].backend->has_hmp; }
 
 void run_set_phase(Run *run, const char *phase) {
         run->job->phase = phase;
@@ -330,9 +453,11 @@ static char *run_cmdline(Run *run) {
         return s;
 }
 
-static const char *image_kernel(const Job *job) {
-        const char *key = job->backend->kernel_format == KERNEL_FORMAT_VMLINUX ? "vmlinux"
-                          : job->backend->kernel_format == KERNEL_FORMAT_BZIMAGE ? "bzimage" : "raw";
+/* The image's kernel in the format the backend boots (image.json keys
+ * "vmlinux", "bzimage", "raw"). */
+static const char *image_kernel(const Job *job, const VmmBackend *b) {
+        const char *key = b->kernel_format == KERNEL_FORMAT_VMLINUX ? "vmlinux"
+                          : b->kernel_format == KERNEL_FORMAT_BZIMAGE ? "bzimage" : "raw";
         return json_string_value(json_object_get(job->image, key));
 }
 
@@ -344,7 +469,8 @@ static int run_spawn(Run *run) {
                 return -ENOMEM;
         if (mkdir(log_dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        const char *kernel = image_kernel(job);
+        const JobVmm *jv = &job->vmms[run->vmm];
+        const char *kernel = image_kernel(job, jv->backend);
         if (!kernel)
                 return -ENOENT;
         char **extra = NULL;
@@ -356,18 +482,29 @@ static int run_spawn(Run *run) {
                         return r;
                 }
         }
+        _cleanup_free_ VmDisk *disks = NULL;
+        size_t n_disks = 0;
+        if (job->kind->vm_disks) {
+                int r = job->kind->vm_disks(run, &disks, &n_disks);
+                if (r < 0) {
+                        strv_free(extra);
+                        return r;
+                }
+        }
         VmSpawnOptions o = {
-                .backend = job->backend,
-                .binary = job->vmm.path,
+                .backend = jv->backend,
+                .binary = jv->info.path,
                 .config = { .kernel = kernel,
                             .initrd = json_string_value(json_object_get(job->image, "initramfs")),
                             .cmdline = cmdline,
                             .memory_mib = spec_uint(job, "memory_mib"),
                             .vcpus = spec_uint(job, "vcpus"),
-                            .accel = job->accel,
+                            .accel = jv->accel,
                             .qmp_fd = -EBADF,
                             .serial_fd = -EBADF,
-                            .extra_argv = extra },
+                            .extra_argv = extra,
+                            .disks = disks,
+                            .n_disks = n_disks },
                 .run_dir = job->ctx.run_dir,
                 .console_log = log_path,
         };
@@ -377,6 +514,7 @@ static int run_spawn(Run *run) {
                 .on_console_line = run_on_console_line,
                 .on_qmp_ready = run_on_qmp_ready,
                 .on_exit = run_on_exit,
+                .on_vmm_log_line = run_on_vmm_log_line,
         };
         int r = vm_spawn(job->ctx.base, &o, &cb, run, &run->vm);
         strv_free(extra);
@@ -407,8 +545,10 @@ static int run_begin(Job *job) {
                 return -ENOMEM;
         run->job = job;
         run->index = job->runs_done;
-        run->warmup = run->index < job->warmup;
-        run->sample = json_pack("{s:I, s:b}", "index", (json_int_t) run->index, "warmup", run->warmup);
+        run->vmm = run->index % (unsigned) job->n_vmms;
+        run->warmup = run->index < job->warmup * (unsigned) job->n_vmms;
+        run->sample = json_pack("{s:I, s:b, s:s, s:s}", "index", (json_int_t) run->index, "warmup", run->warmup, "vmm",
+                                job->vmms[run->vmm].backend->name, "accel", accel_to_string(job->vmms[run->vmm].accel));
         run->deadline = evtimer_new(job->ctx.base, run_on_deadline, run);
         run->timer = evtimer_new(job->ctx.base, run_on_timer, run);
         job->run = run;
@@ -418,7 +558,7 @@ static int run_begin(Job *job) {
                 : job->kind->start_run                        ? job->kind->start_run(run)
                                                               : run_spawn(run);
         if (r < 0) {
-                run_fail(run, "Failed to start %s: %s", job->vmm.path, strerror(-r));
+                run_fail(run, "Failed to start %s: %s", job->vmms[run->vmm].info.path, strerror(-r));
                 run_finalize(run);
                 return r;
         }
@@ -473,15 +613,43 @@ void run_stop_vm(Run *run) {
                 (void) run_after(run, QUIT_GRACE_USEC, run_kill_after_grace);
 }
 
+/* CPU seconds (user + system) the process used, -1 if unknown. */
+static double proc_cpu_seconds(pid_t pid) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *p = strrchr(buf, ')');
+        unsigned long long utime, stime;
+        /* After "pid (comm)": state and 10 more fields, then utime and stime. */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+                return -1;
+        return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
 static void run_on_deadline(evutil_socket_t fd, short what, void *userdata) {
         Run *run = userdata;
         unsigned limit = spec_uint(run->job, "timeout_s");
         const HostInfo *h = run->job->ctx.host;
-        const char *hint = run->job->accel == ACCEL_KVM && h->kvm == KVM_FLAVOUR_PVM
-                                   ? " (this host's KVM is kvm_pvm, where Linux guests hang: use --accel tcg)"
+        const JobVmm *jv = &run->job->vmms[run->vmm];
+        const char *hint = jv->accel == ACCEL_KVM && h->kvm == KVM_FLAVOUR_PVM
+                                   ? jv->backend->needs_kvm
+                                             ? " (this host's KVM is kvm_pvm, where Linux guests hang, and this VMM has no TCG)"
+                                             : " (this host's KVM is kvm_pvm, where Linux guests hang: use --accel tcg)"
                                    : "";
+        /* Alive but silent: say how busy it was, so "stuck" and "spinning" differ. */
+        char state[160] = "";
+        double cpu = run->vm && vm_running(run->vm) ? proc_cpu_seconds(vm_pid(run->vm)) : -1;
+        if (cpu >= 0)
+                snprintf(state, sizeof(state), "; VMM process alive but stuck (%.1f s CPU used, %s)", cpu,
+                         vm_t_console(run->vm) ? "console went quiet" : "no console output at all");
         if (!run->t_init)
-                run_fail(run, "No init marker within %u s%s; last console line: '%s'", limit, hint, run->last_line);
+                run_fail(run, "No init marker within %u s%s%s; last console line: '%s'", limit, hint, state,
+                         run->last_line);
         else if (!run->t_result)
                 run_fail(run, "Guest init printed its marker but no result within %u s; last console line: '%s'", limit,
                          run->last_line);
@@ -549,8 +717,11 @@ static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userda
         }
         if (strncmp(line, FRAME_END, strlen(FRAME_END)) == 0)
                 run->in_frame = false;
-        else if (run->in_frame)
+        else if (run->in_frame) {
                 run_append_guest_output(run, line);
+                if (run->job->kind->on_guest_line && !is_printk_line(line))
+                        run->job->kind->on_guest_line(run, line);
+        }
         else if (strncmp(line, FRAME_BEGIN, strlen(FRAME_BEGIN)) == 0)
                 run->in_frame = true;
         if (!run->t_result && strncmp(line, RESULT_PREFIX, strlen(RESULT_PREFIX)) == 0)
@@ -587,7 +758,34 @@ static void run_record_phases(Run *run) {
                 json_object_set_new(s, "guest_uptime_at_init_ms", json_real((double) json_integer_value(ns) / 1e6));
         if (g)
                 json_object_set(s, "guest", g);
+        if (run->t_port_start)
+                json_object_set_new(s, "t_port_boot_start_ms", json_real(ms_since_spawn(run, run->t_port_start)));
+        if (run->t_port_done)
+                json_object_set_new(s, "t_port_boot_done_ms", json_real(ms_since_spawn(run, run->t_port_done)));
+        if (vm_log_path(vm))
+                json_object_set_new(s, "vmm_log", json_string(vm_log_path(vm)));
         json_object_set_new(s, "vmm_argv", strv_to_json(vm_argv(vm)));
+}
+
+/* A KVM failure in the VMM's own log ("KVM internal error", a failed
+ * KVM_RUN, an emulation failure) ends the run at once with that line as the
+ * reason, instead of waiting for the timeout. */
+static bool is_kvm_error_line(const char *line) {
+        if (!strcasestr(line, "kvm"))
+                return false;
+        return strcasestr(line, "internal error") || strcasestr(line, "emulation failure") ||
+               (strcasestr(line, "KVM_RUN") && strcasestr(line, "fail")) ||
+               (strcasestr(line, "KVM_RUN") && strcasestr(line, "error"));
+}
+
+static void run_on_vmm_log_line(Vm *vm, usec_t t, const char *line, void *userdata) {
+        Run *run = userdata;
+        if (!run->t_port_start && strstr(line, PORT_BOOT_START_LINE))
+                run->t_port_start = t;
+        else if (!run->t_port_done && strstr(line, PORT_BOOT_DONE_LINE))
+                run->t_port_done = t;
+        else if (!run->t_init && is_kvm_error_line(line))
+                run_fail(run, "KVM error in the VMM's log before the init marker: %s", line);
 }
 
 /* Copies the last non-empty line of text (the VMM's final complaint). */
@@ -612,7 +810,7 @@ static void run_judge_exit(Run *run, int wait_status) {
                 return;
         char tail[512];
         last_line_of(vm_diagnostics(run->vm), tail, sizeof(tail));
-        run_fail(run, "%s %s %s%s%s", run->job->backend->binary, how,
+        run_fail(run, "%s %s %s%s%s", run->job->vmms[run->vmm].backend->binary, how,
                  !run->t_init ? "before the init marker" : !run->t_result ? "before the guest result" : "unexpectedly",
                  tail[0] ? ": " : "", tail);
 }
@@ -673,19 +871,40 @@ static void job_next_deferred(evutil_socket_t fd, short what, void *userdata) {
 
 /* ---- results ---------------------------------------------------------- */
 
-static json_t *job_summary(Job *job) {
+/* The metric names: the kind's own list, or the one its spec implies. */
+static char **job_metric_names(Job *job) {
+        char **v = NULL;
+        size_t n = 0;
+        if (job->kind->spec_metrics)
+                return job->kind->spec_metrics(job->spec, &v) < 0 ? NULL : v;
+        for (const char *const *m = job->kind->metrics; *m; m++)
+                if (strv_push(&v, &n, *m) < 0)
+                        return strv_free(v);
+        return v;
+}
+
+/* The values of one metric over the measured, successful runs of one VMM
+ * (vmm NULL: every run); v has room for every sample.  Returns the count. */
+static size_t job_metric_values(Job *job, const char *metric, const char *vmm, double *v) {
+        size_t k = 0, i;
+        json_t *s;
+        json_array_foreach(job->samples, i, s) {
+                json_t *x = json_object_get(s, metric);
+                if (json_is_true(json_object_get(s, "ok")) && !json_is_true(json_object_get(s, "warmup")) &&
+                    (!vmm || streq_ptr(json_string_value(json_object_get(s, "vmm")), vmm)) && json_is_number(x) &&
+                    json_number_value(x) >= 0)
+                        v[k++] = json_number_value(x);
+        }
+        return k;
+}
+
+/* {metric: stats} over the runs of one VMM (vmm NULL: every run). */
+static json_t *job_summary(Job *job, char *const *metrics, const char *vmm) {
         json_t *summary = json_object();
         size_t n = json_array_size(job->samples);
         _cleanup_free_ double *v = calloc(n ? n : 1, sizeof(double));
-        for (const char *const *m = job->kind->metrics; v && *m; m++) {
-                size_t k = 0, i;
-                json_t *s;
-                json_array_foreach(job->samples, i, s) {
-                        json_t *x = json_object_get(s, *m);
-                        if (json_is_true(json_object_get(s, "ok")) && !json_is_true(json_object_get(s, "warmup")) &&
-                            json_is_number(x) && json_number_value(x) >= 0)
-                                v[k++] = json_number_value(x);
-                }
+        for (char *const *m = metrics; v && m && *m; m++) {
+                size_t k = job_metric_values(job, *m, vmm, v);
                 StatsSummary st;
                 if (k > 0 && stats_summarize(v, k, &st) >= 0)
                         json_object_set_new(summary, *m, stats_summary_to_json(&st));
@@ -693,17 +912,71 @@ static json_t *job_summary(Job *job) {
         return summary;
 }
 
+/* {vmm: {metric: stats}} for every VMM of a compare job. */
+static json_t *job_summary_by_vmm(Job *job, char *const *metrics) {
+        json_t *by = json_object();
+        for (size_t i = 0; by && i < job->n_vmms; i++)
+                json_object_set_new(by, job->vmms[i].backend->name, job_summary(job, metrics, job->vmms[i].backend->name));
+        return by;
+}
+
+/* Every other VMM against the first (the reference), metric by metric: the
+ * ratio of means and two-sided p-values of a permutation test (the verdict's
+ * test: exact up to 10 runs a side) and of Mann-Whitney U (robust to
+ * outliers).  A row needs at least 2 runs on each side. */
+static json_t *job_comparisons(Job *job, char *const *metrics) {
+        json_t *rows = json_array();
+        size_t n = json_array_size(job->samples);
+        _cleanup_free_ double *a = calloc(n ? n : 1, sizeof(double)), *b = calloc(n ? n : 1, sizeof(double));
+        const char *ref = job->vmms[0].backend->name;
+        for (size_t j = 1; rows && a && b && j < job->n_vmms; j++)
+                for (char *const *m = metrics; m && *m; m++) {
+                        size_t na = job_metric_values(job, *m, ref, a);
+                        size_t nb = job_metric_values(job, *m, job->vmms[j].backend->name, b);
+                        StatsSummary sa, sb;
+                        double p_perm, p_mw;
+                        if (na < 2 || nb < 2 || stats_summarize(a, na, &sa) < 0 || stats_summarize(b, nb, &sb) < 0 ||
+                            stats_permutation_test(a, na, b, nb, &p_perm) < 0 || stats_mann_whitney(a, na, b, nb, &p_mw) < 0)
+                                continue;
+                        json_t *row = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:s}", "metric", *m, "vmm",
+                                                job->vmms[j].backend->name, "reference", ref, "n_reference", (json_int_t) na,
+                                                "n", (json_int_t) nb, "diff_mean", sb.mean - sa.mean, "p_permutation",
+                                                p_perm, "p_mann_whitney", p_mw, "p", p_perm, "test", "permutation");
+                        if (row)
+                                json_object_set_new(row, "ratio", sa.mean != 0 ? json_real(sb.mean / sa.mean) : json_null());
+                        json_array_append_new(rows, row);
+                }
+        return rows;
+}
+
 static json_t *job_result_document(Job *job) {
         _cleanup_free_ char *finished = iso_now();
         json_t *metrics = json_array();
-        for (const char *const *m = job->kind->metrics; *m; m++)
+        char **names = job_metric_names(job);
+        for (char **m = names; m && *m; m++)
                 json_array_append_new(metrics, json_string(*m));
-        return json_pack("{s:s, s:I, s:s, s:s, s:s?, s:O, s:O?, s:s?, s:s, s:o, s:o, s:O, s:I, s:I}", "schema",
+        /* A compare job's "summary" is its reference VMM's; summary_by_vmm has them all. */
+        json_t *summary = job_summary(job, names, job->n_vmms > 1 ? job->vmms[0].backend->name : NULL);
+        json_t *by_vmm = job->n_vmms > 1 ? job_summary_by_vmm(job, names) : NULL;
+        json_t *comparisons = job->n_vmms > 1 ? job_comparisons(job, names) : NULL;
+        strv_free(names);
+        json_t *doc = json_pack("{s:s, s:I, s:s, s:s, s:s?, s:O, s:O?, s:s?, s:s, s:o, s:o, s:O, s:I, s:I}", "schema",
                          "virtlab/result/v1", "job_id", (json_int_t) job->id, "kind", job->kind->name, "state",
                          job_state_to_string(job->state), "error", job->error, "spec", job->spec, "environment",
-                         job->environment, "started_at", job->started_at, "finished_at", finished, "metrics", metrics, "summary", job_summary(job),
+                         job->environment, "started_at", job->started_at, "finished_at", finished, "metrics", metrics, "summary", summary,
                          "runs", job->samples, "runs_total", (json_int_t) job->runs_total, "warmup",
                          (json_int_t) job->warmup);
+        if (doc && by_vmm) {
+                json_t *vmms = json_array();
+                for (size_t i = 0; vmms && i < job->n_vmms; i++)
+                        json_array_append_new(vmms, json_string(job->vmms[i].backend->name));
+                json_object_set_new(doc, "vmms", vmms);
+                json_object_set(doc, "summary_by_vmm", by_vmm);
+                json_object_set(doc, "comparisons", comparisons);
+        }
+        json_decref(by_vmm);
+        json_decref(comparisons);
+        return doc;
 }
 
 static void job_finish(Job *job, JobState state, const char *error) {
@@ -758,7 +1031,9 @@ Job *job_free(Job *job, const char *why) {
         }
         if (job->next_event)
                 event_free(job->next_event);
-        vmm_info_done(&job->vmm);
+        for (size_t i = 0; i < job->n_vmms; i++)
+                vmm_info_done(&job->vmms[i].info);
+        free(job->vmm_label);
         json_decref(job->spec);
         json_decref(job->image);
         json_decref(job->samples);

@@ -27,6 +27,8 @@ static void help(void) {
                "  --run-dir DIR      private scratch directory (default: $RUNTIME_DIRECTORY,\n"
                "                     /run/virtlab or $XDG_RUNTIME_DIR/virtlab)\n"
                "  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+               "  --qemu PATH        QEMU binary (default: $VIRTLAB_QEMU, else qemu-system-x86_64 in PATH)\n"
+               "  --stratovirt PATH  StratoVirt binary (default: $VIRTLAB_STRATOVIRT, else stratovirt in PATH)\n"
                "  -h, --help         this text\n");
 }
 
@@ -62,6 +64,7 @@ static int parse_argv(int argc, char **argv, Options *o) {
                 { "bus", required_argument, NULL, 'b' },       { "state-dir", required_argument, NULL, 's' },
                 { "image-dir", required_argument, NULL, 'i' }, { "run-dir", required_argument, NULL, 'r' },
                 { "log-level", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+                { "qemu", required_argument, NULL, 'Q' },      { "stratovirt", required_argument, NULL, 'S' },
                 {},
         };
         int c;
@@ -76,6 +79,9 @@ static int parse_argv(int argc, char **argv, Options *o) {
                                 return log_error_errno(-EINVAL, "Invalid log level '%s': use err, warning, notice, info or debug", optarg);
                         log_max_level = log_level_from_string(optarg);
                         break;
+                /* The backends read their binary from the environment: one place for both ways. */
+                case 'Q': (void) setenv("VIRTLAB_QEMU", optarg, 1); break;
+                case 'S': (void) setenv("VIRTLAB_STRATOVIRT", optarg, 1); break;
                 case 'h': help(); return 1;
                 default: return -EINVAL;
                 }

@@ -7,14 +7,18 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #define CONSOLE_LINE_MAX (64 * 1024)
 #define DIAG_MAX (8 * 1024)
 #define QMP_CONNECT_RETRY_MAX_USEC (20 * USEC_PER_MSEC)
+#define VMM_LOG_LINE_MAX 1024
 
 struct Vm {
         struct event_base *base;   /* loop everything runs on */
@@ -27,7 +31,16 @@ struct Vm {
         int console_fd;            /* our end of the serial socket */
         int diag_fd;               /* VMM stdout+stderr */
         int qmp_fd;                /* our end of the QMP socket before the client owns it */
+        char *dir;                 /* path mode: private directory holding the sockets */
         char *qmp_path;            /* socket path for VMMs that cannot take an fd */
+        char *serial_path;         /* path mode: the serial console socket the VMM listens on */
+        char *log_path;            /* path mode: the VMM's own log file (-D) */
+        bool log_in_dir;           /* log_path lives in dir and goes with it */
+        int log_fd;                /* reads log_path as it grows */
+        int inotify_fd;            /* IN_MODIFY on log_path */
+        struct event *log_event;   /* on inotify_fd */
+        char log_line[VMM_LOG_LINE_MAX]; /* partial log line */
+        size_t log_line_len;       /* bytes in log_line */
         struct event *pid_event;   /* on pidfd */
         struct event *console_event; /* on console_fd */
         struct event *diag_event;  /* on diag_fd */
@@ -49,6 +62,7 @@ static void on_pidfd(evutil_socket_t fd, short what, void *userdata);
 static void on_console(evutil_socket_t fd, short what, void *userdata);
 static void on_diag(evutil_socket_t fd, short what, void *userdata);
 static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata);
+static void on_vmm_log(evutil_socket_t fd, short what, void *userdata);
 
 static int pidfd_open_compat(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
@@ -63,6 +77,7 @@ usec_t vm_t_console(const Vm *vm) { return vm->t_console; }
 usec_t vm_t_qmp(const Vm *vm) { return vm->t_qmp; }
 bool vm_running(const Vm *vm) { return vm->pid > 0; }
 const char *vm_diagnostics(const Vm *vm) { return vm->diag; }
+const char *vm_log_path(const Vm *vm) { return vm->log_path; }
 
 void vm_describe_status(int st, char *buf, size_t size) {
         if (WIFEXITED(st))
@@ -88,6 +103,9 @@ _Noreturn static void child_exec(Vm *vm, int serial_fd, int qmp_fd, int diag_w, 
         /* The argv names these fds: clear close-on-exec on exactly them. */
         if ((serial_fd >= 0 && fcntl(serial_fd, F_SETFD, 0) < 0) || (qmp_fd >= 0 && fcntl(qmp_fd, F_SETFD, 0) < 0))
                 goto fail;
+        for (const char *const *e = vm->backend->env; e && *e; e++)
+                if (putenv((char *) *e) < 0)
+                        goto fail;
         execv(vm->argv[0], vm->argv);
 fail:;
         int e = errno;
@@ -95,11 +113,70 @@ fail:;
         _exit(127);
 }
 
+/* "DIR/NAME" if it fits a sockaddr_un (the only limit that matters for the
+ * sockets), else NULL with -ENAMETOOLONG in *r. */
+static char *socket_path(const char *dir, const char *name, int *r) {
+        char *p = NULL;
+        if (asprintf(&p, "%s/%s", dir, name) < 0) {
+                *r = -ENOMEM;
+                return NULL;
+        }
+        if (strlen(p) >= sizeof(((struct sockaddr_un *) NULL)->sun_path)) {
+                free(p);
+                *r = -ENAMETOOLONG;
+                return NULL;
+        }
+        return p;
+}
+
+/* Path mode (VMMs that cannot inherit fds): a fresh 0700 directory under the
+ * run dir per VM holds the QMP and serial sockets the VMM listens on, so no
+ * stale socket from an earlier VM can be mistaken for this one; vm_free()
+ * removes it on every exit path.  The VMM's own log goes beside the console
+ * log when there is one (it is the place a KVM error shows up). */
+static int make_paths(Vm *vm, const VmSpawnOptions *o, VmConfig *c) {
+        int r = 0;
+        if (!o->run_dir)
+                return -EINVAL;
+        if (asprintf(&vm->dir, "%s/vm-XXXXXX", o->run_dir) < 0) {
+                vm->dir = NULL;
+                return -ENOMEM;
+        }
+        if (!mkdtemp(vm->dir)) {
+                r = -errno;
+                vm->dir = (free(vm->dir), NULL);
+                return r;
+        }
+        vm->qmp_path = socket_path(vm->dir, "qmp.sock", &r);
+        vm->serial_path = vm->qmp_path ? socket_path(vm->dir, "serial.sock", &r) : NULL;
+        if (!vm->serial_path)
+                return r;
+        size_t len = o->console_log ? strlen(o->console_log) : 0;
+        if (len > 4 && streq(o->console_log + len - 4, ".log")) {
+                if (asprintf(&vm->log_path, "%.*s.vmm.log", (int) (len - 4), o->console_log) < 0)
+                        vm->log_path = NULL;
+        } else {
+                vm->log_in_dir = true;
+                if (asprintf(&vm->log_path, "%s/vmm.log", vm->dir) < 0)
+                        vm->log_path = NULL;
+        }
+        if (!vm->log_path)
+                return -ENOMEM;
+        /* Created (empty) now so it can be watched from the first byte. */
+        vm->log_fd = open(vm->log_path, O_RDONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0600);
+        if (vm->log_fd < 0)
+                return -errno;
+        c->qmp_path = vm->qmp_path;
+        c->serial_path = vm->serial_path;
+        c->log_path = vm->log_path;
+        return 0;
+}
+
 /* Creates the socketpairs/pipes the VMM inherits and fills the config. */
 static int make_channels(Vm *vm, const VmSpawnOptions *o, VmConfig *c, int *ret_serial, int *ret_qmp) {
         int sp[2], qp[2];
         if (!o->backend->takes_fds)
-                return -EOPNOTSUPP; /* path-mode VMMs (StratoVirt) come with their backend */
+                return make_paths(vm, o, c);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
                 return -errno;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qp) < 0) {
@@ -115,19 +192,46 @@ static int make_channels(Vm *vm, const VmSpawnOptions *o, VmConfig *c, int *ret_
         return 0;
 }
 
-static int start_watchers(Vm *vm) {
+/* Starts reading the serial console from fd (owned from here on). */
+static int attach_console(Vm *vm, int fd) {
+        vm->console_fd = fd;
         (void) fcntl(vm->console_fd, F_SETFL, O_NONBLOCK);
+        vm->console_event = event_new(vm->base, vm->console_fd, EV_READ | EV_PERSIST, on_console, vm);
+        if (!vm->console_event)
+                return -ENOMEM;
+        return event_add(vm->console_event, NULL) < 0 ? -EIO : 0;
+}
+
+/* Path mode: follows the VMM's log file through inotify.  Best effort: a
+ * VMM log we cannot watch only costs the port 0x3ff and KVM-error lines. */
+static void start_log_watch(Vm *vm) {
+        vm->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (vm->inotify_fd < 0 || inotify_add_watch(vm->inotify_fd, vm->log_path, IN_MODIFY) < 0) {
+                log_debug_errno(-errno, "Failed to watch %s, ignoring: %m", vm->log_path);
+                vm->inotify_fd = safe_close(vm->inotify_fd);
+                return;
+        }
+        vm->log_event = event_new(vm->base, vm->inotify_fd, EV_READ | EV_PERSIST, on_vmm_log, vm);
+        if (!vm->log_event || event_add(vm->log_event, NULL) < 0)
+                log_debug("Failed to watch %s, ignoring", vm->log_path);
+}
+
+static int start_watchers(Vm *vm) {
         (void) fcntl(vm->diag_fd, F_SETFL, O_NONBLOCK);
         vm->pid_event = event_new(vm->base, vm->pidfd, EV_READ, on_pidfd, vm);
-        vm->console_event = event_new(vm->base, vm->console_fd, EV_READ | EV_PERSIST, on_console, vm);
         vm->diag_event = event_new(vm->base, vm->diag_fd, EV_READ | EV_PERSIST, on_diag, vm);
         vm->qmp_retry = evtimer_new(vm->base, on_qmp_retry, vm);
-        if (!vm->pid_event || !vm->console_event || !vm->diag_event || !vm->qmp_retry)
+        if (!vm->pid_event || !vm->diag_event || !vm->qmp_retry)
                 return -ENOMEM;
-        if (event_add(vm->pid_event, NULL) < 0 || event_add(vm->console_event, NULL) < 0 ||
-            event_add(vm->diag_event, NULL) < 0)
+        if (event_add(vm->pid_event, NULL) < 0 || event_add(vm->diag_event, NULL) < 0)
                 return -EIO;
-        return 0;
+        if (vm->console_fd >= 0)
+                return attach_console(vm, TAKE_FD(vm->console_fd));
+        if (vm->log_fd >= 0)
+                start_log_watch(vm);
+        /* Path mode: the sockets appear once the VMM has parsed its command line. */
+        struct timeval tv = { .tv_usec = (suseconds_t) vm->qmp_retry_delay };
+        return evtimer_add(vm->qmp_retry, &tv) < 0 ? -EIO : 0;
 }
 
 static void qmp_state_changed(QmpClient *c, int error, void *userdata) {
@@ -151,17 +255,26 @@ static int attach_qmp(Vm *vm, int fd) {
         return 0;
 }
 
-/* Path mode only: retry connecting with a short backoff while the VMM lives. */
+/* Path mode only: connects to the serial and QMP sockets, retrying with a
+ * short backoff while the VMM lives.  Each is connected exactly once:
+ * StratoVirt serves one client at a time, so a second connection would only
+ * wait behind the first. */
 static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata) {
         Vm *vm = userdata;
-        if (vm->pid <= 0 || vm->qmp)
+        if (vm->pid <= 0)
                 return;
-        int s = qmp_connect_unix(vm->qmp_path);
-        if (s >= 0) {
-                if (attach_qmp(vm, s) < 0)
-                        safe_close(s);
-                return;
+        if (!vm->console_event) {
+                int s = qmp_connect_unix(vm->serial_path);
+                if (s >= 0 && attach_console(vm, s) < 0)
+                        log_debug("Failed to watch the serial console of pid %d", (int) vm->pid);
         }
+        if (!vm->qmp) {
+                int s = qmp_connect_unix(vm->qmp_path);
+                if (s >= 0 && attach_qmp(vm, s) < 0)
+                        safe_close(s);
+        }
+        if (vm->console_event && vm->qmp)
+                return;
         vm->qmp_retry_delay = vm->qmp_retry_delay * 2 > QMP_CONNECT_RETRY_MAX_USEC ? QMP_CONNECT_RETRY_MAX_USEC
                                                                                   : vm->qmp_retry_delay * 2;
         struct timeval tv = { .tv_sec = 0, .tv_usec = (suseconds_t) vm->qmp_retry_delay };
@@ -221,7 +334,7 @@ static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
         r = start_watchers(vm);
         if (r < 0)
                 return r;
-        return attach_qmp(vm, TAKE_FD(vm->qmp_fd));
+        return vm->qmp_fd >= 0 ? attach_qmp(vm, TAKE_FD(vm->qmp_fd)) : 0;
 }
 
 int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks *cb, void *userdata, Vm **ret) {
@@ -229,7 +342,8 @@ int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks
         if (!vm)
                 return -ENOMEM;
         *vm = (Vm) { .base = base, .backend = o->backend, .cb = *cb, .userdata = userdata, .pidfd = -EBADF,
-                     .console_fd = -EBADF, .diag_fd = -EBADF, .qmp_fd = -EBADF,
+                     .console_fd = -EBADF, .diag_fd = -EBADF, .qmp_fd = -EBADF, .log_fd = -EBADF,
+                     .inotify_fd = -EBADF,
                      .qmp_retry_delay = USEC_PER_MSEC };
         if (o->console_log) {
                 vm->console_log = fopen(o->console_log, "we");
@@ -280,6 +394,8 @@ static void console_consume(Vm *vm, const char *buf, size_t len, usec_t t) {
 /* Reads what is available; returns 0 at EOF, 1 if more may come. */
 static int console_drain(Vm *vm) {
         char buf[4096];
+        if (vm->console_fd < 0)
+                return 0;
         for (;;) {
                 ssize_t k = read(vm->console_fd, buf, sizeof(buf));
                 if (k > 0) {
@@ -301,22 +417,58 @@ static void on_console(evutil_socket_t fd, short what, void *userdata) {
         }
 }
 
+/* Keeps the tail: the last lines say why a VMM died.  k < DIAG_MAX. */
+static void diag_append(Vm *vm, const char *buf, size_t k) {
+        if (vm->diag_len + k > DIAG_MAX - 1) {
+                size_t drop = vm->diag_len + k - (DIAG_MAX - 1);
+                memmove(vm->diag, vm->diag + drop, vm->diag_len - drop);
+                vm->diag_len -= drop;
+        }
+        memcpy(vm->diag + vm->diag_len, buf, k);
+        vm->diag_len += k;
+        vm->diag[vm->diag_len] = 0;
+}
+
 static void diag_drain(Vm *vm) {
         char buf[1024];
         ssize_t k;
-        while ((k = read(vm->diag_fd, buf, sizeof(buf))) > 0) {
-                /* Keep the tail: the last lines say why a VMM died.  k < DIAG_MAX. */
-                if (vm->diag_len + (size_t) k > DIAG_MAX - 1) {
-                        size_t drop = vm->diag_len + (size_t) k - (DIAG_MAX - 1);
-                        memmove(vm->diag, vm->diag + drop, vm->diag_len - drop);
-                        vm->diag_len -= drop;
-                }
-                memcpy(vm->diag + vm->diag_len, buf, (size_t) k);
-                vm->diag_len += (size_t) k;
-                vm->diag[vm->diag_len] = 0;
-        }
+        while ((k = read(vm->diag_fd, buf, sizeof(buf))) > 0)
+                diag_append(vm, buf, (size_t) k);
         if (k == 0 && vm->diag_event)
                 event_del(vm->diag_event);
+}
+
+/* Reads what the VMM appended to its log: into the diagnostics tail (so a
+ * failure message can quote it) and, line by line, to the owner. */
+static void vmm_log_drain(Vm *vm) {
+        char buf[1024];
+        ssize_t k;
+        if (vm->log_fd < 0)
+                return;
+        while ((k = read(vm->log_fd, buf, sizeof(buf))) > 0) {
+                usec_t t = now_usec();
+                diag_append(vm, buf, (size_t) k);
+                for (ssize_t i = 0; i < k; i++) {
+                        if (buf[i] != '\n' && vm->log_line_len < sizeof(vm->log_line) - 1) {
+                                vm->log_line[vm->log_line_len++] = buf[i];
+                                continue;
+                        }
+                        if (buf[i] != '\n')
+                                continue; /* overlong line: keep its start */
+                        vm->log_line[vm->log_line_len] = 0;
+                        vm->log_line_len = 0;
+                        if (vm->cb.on_vmm_log_line)
+                                vm->cb.on_vmm_log_line(vm, t, vm->log_line, vm->userdata);
+                }
+        }
+}
+
+static void on_vmm_log(evutil_socket_t fd, short what, void *userdata) {
+        Vm *vm = userdata;
+        char events[4096];
+        while (read(vm->inotify_fd, events, sizeof(events)) > 0)
+                ;
+        vmm_log_drain(vm);
 }
 
 static void on_diag(evutil_socket_t fd, short what, void *userdata) {
@@ -335,6 +487,7 @@ static void on_pidfd(evutil_socket_t fd, short what, void *userdata) {
         if (vm->line_len > 0)
                 deliver_line(vm, now_usec());
         diag_drain(vm);
+        vmm_log_drain(vm);
         vm->exited = true;
         if (vm->cb.on_exit)
                 vm->cb.on_exit(vm, status, vm->userdata);
@@ -364,9 +517,23 @@ Vm *vm_free(Vm *vm) {
                 qmp_client_set_handlers(vm->qmp, NULL, NULL, NULL);
                 qmp_client_unref(vm->qmp);
         }
+        if (vm->log_event)
+                event_free(vm->log_event);
+        /* StratoVirt may remove its sockets itself; either way none is left. */
         if (vm->qmp_path)
                 (void) unlink(vm->qmp_path);
+        if (vm->serial_path)
+                (void) unlink(vm->serial_path);
+        if (vm->log_path && vm->log_in_dir)
+                (void) unlink(vm->log_path);
+        if (vm->dir)
+                (void) rmdir(vm->dir);
         free(vm->qmp_path);
+        free(vm->serial_path);
+        free(vm->log_path);
+        free(vm->dir);
+        safe_close(vm->log_fd);
+        safe_close(vm->inotify_fd);
         safe_close(vm->pidfd);
         safe_close(vm->console_fd);
         safe_close(vm->diag_fd);

@@ -21,13 +21,15 @@ typedef struct VmCallbacks {
         /* The process was reaped and its console drained.  Called once; the
          * owner may vm_free() from here. */
         void (*on_exit)(Vm *vm, int wait_status, void *userdata);
+        /* Path mode: a line the VMM appended to its own log (-D); t is when it was read. */
+        void (*on_vmm_log_line)(Vm *vm, usec_t t, const char *line, void *userdata);
 } VmCallbacks;
 
 typedef struct VmSpawnOptions {
         const VmmBackend *backend; /* which VMM */
         const char *binary;        /* resolved path of its executable */
         VmConfig config;           /* kernel, memory, ...; fds/paths are filled in by vm_spawn */
-        const char *run_dir;       /* private 0700 directory for sockets (VMMs without fd passing) */
+        const char *run_dir;       /* private 0700 directory; path-mode VMMs get a subdirectory for sockets */
         const char *console_log;   /* file receiving the timestamped console, or NULL */
 } VmSpawnOptions;
 
@@ -48,6 +50,8 @@ usec_t vm_t_console(const Vm *vm);   /* first serial byte, 0 if none yet */
 usec_t vm_t_qmp(const Vm *vm);       /* QMP greeting, 0 if none yet */
 /* The last lines the VMM wrote to stdout/stderr (its own diagnostics). */
 const char *vm_diagnostics(const Vm *vm);
+/* The VMM's own log file (path mode), NULL when it writes none. */
+const char *vm_log_path(const Vm *vm);
 bool vm_running(const Vm *vm);
 /* Describes a wait status: "exited with status 1", "killed by SIGSYS". */
 void vm_describe_status(int wait_status, char *buf, size_t size);

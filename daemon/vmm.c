@@ -10,10 +10,12 @@
 
 extern const VmmBackend vmm_backend_qemu;
 extern const VmmBackend vmm_backend_qemu_microvm;
+extern const VmmBackend vmm_backend_stratovirt;
 
 static const VmmBackend *const backends[] = {
         &vmm_backend_qemu,
         &vmm_backend_qemu_microvm,
+        &vmm_backend_stratovirt,
         NULL,
 };
 

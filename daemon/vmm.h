@@ -32,6 +32,7 @@ typedef struct VmConfig {
         const char *qmp_path; /* unix socket path when the VMM cannot take an fd */
         int serial_fd;       /* connected socket end for the serial console, or -EBADF */
         const char *serial_path; /* unix socket path when it cannot take an fd */
+        const char *log_path;    /* file for the VMM's own log (StratoVirt -D), or NULL */
         char *const *extra_argv; /* appended as given (devices from the experiment), may be NULL */
         const VmDisk *disks;  /* virtio-blk disks, rendered by the backend in its own syntax */
         size_t n_disks;       /* entries in disks */
@@ -46,6 +47,9 @@ typedef struct VmmBackend {
         QmpClientFlags qmp_flags;   /* dialect quirks */
         bool takes_fds;             /* QMP and serial can be inherited fds (else unix paths) */
         bool has_hmp;               /* human-monitor-command works (gpa2hva, info mtree) */
+        bool needs_kvm;             /* no TCG: runs only with ACCEL_KVM */
+        unsigned min_memory_mib;    /* smallest -m it accepts, 0 = no limit of its own */
+        const char *const *env;     /* "NAME=value" set for the VMM process, NULL-terminated, may be NULL */
         /* Builds the argv (NULL-terminated, strv owned by caller). */
         int (*build_argv)(const struct VmmBackend *b, const char *binary, const VmConfig *c, char ***ret);
 } VmmBackend;
