@@ -52,8 +52,8 @@ static int method_describe(sd_bus_message *msg, void *userdata, sd_bus_error *er
         return sd_bus_reply_method_return(msg, "s", text);
 }
 
-static int check_vmm_available(json_t *spec, sd_bus_error *error) {
-        const VmmBackend *b = vmm_backend_find(json_string_value(json_object_get(spec, "vmm")));
+static int check_one_vmm_available(const char *name, sd_bus_error *error) {
+        const VmmBackend *b = vmm_backend_find(name);
         VmmInfo info;
         vmm_probe(b, &info);
         int r = 0;
@@ -61,6 +61,20 @@ static int check_vmm_available(json_t *spec, sd_bus_error *error) {
                 r = sd_bus_error_setf(error, BUS_ERROR_VMM_UNAVAILABLE, "VMM '%s' is unavailable: %s", b->name, info.error);
         vmm_info_done(&info);
         return r;
+}
+
+/* Every VMM the job would run: "vmms" (a compare job), else "vmm". */
+static int check_vmm_available(json_t *spec, sd_bus_error *error) {
+        json_t *list = json_object_get(spec, "vmms"), *e;
+        size_t i;
+        if (!list)
+                return check_one_vmm_available(json_string_value(json_object_get(spec, "vmm")), error);
+        json_array_foreach(list, i, e) {
+                int r = check_one_vmm_available(json_string_value(e), error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int known_kinds(char *buf, size_t size) {
@@ -105,7 +119,10 @@ static int method_start_experiment(sd_bus_message *msg, void *userdata, sd_bus_e
         ManagedJob *mj;
         r = manager_add_job(m, job, sender, &mj);
         if (r < 0) {
-                job_free(job, "the job queue is full");
+                char reason[128];
+                snprintf(reason, sizeof(reason), "could not be queued: %s",
+                         r == -E2BIG ? "the job queue is full" : strerror(-r));
+                job_free(job, reason);
                 if (r == -E2BIG)
                         return sd_bus_error_setf(error, BUS_ERROR_TOO_MANY_JOBS, "Too many queued jobs (max %d)",
                                                  JOBS_QUEUED_MAX);

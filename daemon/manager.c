@@ -166,9 +166,11 @@ int manager_add_job(Manager *m, Job *job, const char *bind_sender, ManagedJob **
                 if (r >= 0)
                         r = sd_bus_track_add_name(mj->track, bind_sender);
                 if (r < 0) {
-                        sd_bus_track_unref(mj->track);
-                        free(mj);
-                        return r;
+                        /* The client may already be gone: then nobody wants the job. */
+                        log_warning_errno(r, "Job %u: cannot track client %s: %m", job_id(job), bind_sender);
+                        mj->track = sd_bus_track_unref(mj->track);
+                        if (r == -ENXIO || r == -ESRCH)
+                                job_cancel(job, "canceled: the client that started it had already disconnected");
                 }
         }
         ManagedJob **tail = &m->jobs;

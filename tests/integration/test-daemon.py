@@ -10,7 +10,7 @@ import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(__file__))
-from virtlab_test import ROOT, Lab, Tap, pid_alive, wait_for  # noqa: E402
+from virtlab_test import IMAGE_DIR, ROOT, Lab, Tap, pid_alive, wait_for  # noqa: E402
 
 try:
     import jsonschema
@@ -238,6 +238,34 @@ def test_sigterm():
            p.stdout[:300])
 
 
+def test_vmm_exits_early():
+    """An image whose kernel file is gone: QEMU exits at once; its own words reach the user."""
+    bad = os.path.join(lab.tmp, "bad-image")
+    os.makedirs(bad, exist_ok=True)
+    img = json.load(open(os.path.join(IMAGE_DIR, "image.json")))
+    img["vmlinux"] = os.path.join(bad, "missing-vmlinux")
+    json.dump(img, open(os.path.join(bad, "image.json"), "w"))
+    p, doc = lab.ctl_json("boot", "--runs", "1", "--warmup", "0", "--image", bad)
+    err = (doc or {}).get("error") or ""
+    tap.ok(p.returncode == 1 and "exited with status 1 before the init marker" in err and "missing-vmlinux" in err,
+           "a VMM that exits early fails the run with its own error message", err or p.stderr)
+    tap.ok(not lab.vmm_children(), "nothing left after the early exit")
+
+
+def test_qemu_missing():
+    lab.stop_daemon()
+    lab.start_daemon(env={"VIRTLAB_QEMU": "/nonexistent/qemu-system-x86_64"})
+    p = lab.ctl("boot", "--runs", "1")
+    tap.ok(p.returncode == 2 and "/nonexistent/qemu-system-x86_64 not found" in p.stderr,
+           "a missing QEMU binary is refused up front, naming the path", p.stderr)
+    p, d = lab.ctl_json("describe")
+    qemu = [v for v in (d or {}).get("vmms", []) if v["name"] == "qemu"]
+    tap.ok(qemu and not qemu[0]["available"] and "not found" in (qemu[0]["error"] or ""),
+           "describe says why the VMM is unavailable")
+    lab.stop_daemon()
+    lab.start_daemon()
+
+
 def test_unreachable():
     lab.stop_daemon()
     p = lab.ctl("describe")
@@ -252,11 +280,13 @@ try:
     test_boot("qemu", 2)
     test_memory()
     test_timeout()
+    test_vmm_exits_early()
     test_cancel()
     test_client_disconnect()
     test_queue()
     test_daemon_kill_and_restart(micro and micro["job_id"])
     test_sigterm()
+    test_qemu_missing()
     test_unreachable()
 except Exception as e:  # a crash of the test itself is a failure, never silence
     tap.ok(False, f"test aborted: {type(e).__name__}: {e}", lab.log_tail())

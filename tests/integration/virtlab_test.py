@@ -73,11 +73,11 @@ class Lab:
         e["VIRTLAB_BUS"] = self.address
         return e
 
-    def start_daemon(self, *extra):
+    def start_daemon(self, *extra, env=None):
         log = open(self.daemon_log, "a")
         self.daemon = subprocess.Popen([os.path.join(BUILD, "virtlabd"), "--state-dir", self.state_dir,
                                         "--image-dir", IMAGE_DIR, *extra],
-                                       env=self.env(), stdout=log, stderr=log)
+                                       env={**self.env(), **(env or {})}, stdout=log, stderr=log)
         wait_for(lambda: self.ctl("describe", "--json").returncode == 0, 10, "virtlabd on the bus")
         return self.daemon
 
