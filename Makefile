@@ -51,7 +51,7 @@ $(BUILD)/virtlabctl: $(CLIENT_SRC:%.c=$(BUILD)/%.o) $(LIB)
 
 # A unit test includes the .c it tests, so it sees static functions; the rest
 # comes from the library.
-$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(wildcard daemon/*.c daemon/*.h tests/unit/*.h)
+$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(wildcard daemon/*.c daemon/*.h tests/unit/*.h clients/gate.[ch])
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
@@ -84,6 +84,7 @@ bench: all image
 
 install: all
 	install -Dm0755 $(BUILD)/virtlabd $(DESTDIR)$(PREFIX)/libexec/virtlabd
+	install -Dm0755 $(BUILD)/kvm-sample/kvm-sample $(DESTDIR)$(PREFIX)/libexec/virtlab/kvm-sample
 	install -Dm0755 $(BUILD)/virtlabctl $(DESTDIR)$(PREFIX)/bin/virtlabctl
 	install -Dm0644 systemd/virtlabd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/virtlabd.service
 	install -Dm0644 systemd/org.virtlab.Lab1.conf $(DESTDIR)$(DBUS_POLICYDIR)/org.virtlab.Lab1.conf

@@ -3,10 +3,24 @@
 
 extern const ExperimentKind experiment_boot;
 extern const ExperimentKind experiment_memory;
+extern const ExperimentKind experiment_kvm_sample;
+extern const ExperimentKind experiment_edu;
+extern const ExperimentKind experiment_bench_cpu;
+extern const ExperimentKind experiment_bench_memory;
+extern const ExperimentKind experiment_bench_fileio;
+extern const ExperimentKind experiment_mtree;
+extern const ExperimentKind experiment_translate;
 
 static const ExperimentKind *const kinds[] = {
         &experiment_boot,
         &experiment_memory,
+        &experiment_kvm_sample,
+        &experiment_edu,
+        &experiment_bench_cpu,
+        &experiment_bench_memory,
+        &experiment_bench_fileio,
+        &experiment_mtree,
+        &experiment_translate,
         NULL,
 };
 

@@ -76,7 +76,18 @@ unsigned run_index(Run *run);
 const char *run_logs_dir(Run *run);
 bool run_is_warmup(Run *run);
 struct event_base *run_event_base(Run *run);
+/* start_run kinds that own a process register how to end it: stop(data,
+ * false) on cancel/timeout (kill; run_complete() follows from its exit),
+ * stop(data, true) when the daemon drops the run (kill, reap and free now;
+ * never touch the run again). */
+void run_set_stopper(Run *run, void (*stop)(void *data, bool now), void *data);
 /* Ends a run that has no VM (start_run kinds). */
 void run_complete(Run *run);
 /* Fails the run with a reason; the VM is killed. */
 void run_fail(Run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Helpers for kinds that inspect one VM (mtree, translate; experiment-mtree.c). */
+/* Refuses, with a sentence in *ret_error and -EINVAL, a spec whose VMM has no HMP. */
+int experiment_require_hmp(json_t *spec, const char *what, char **ret_error);
+/* Defaults runs to 1 and warmup to 0 when the spec leaves them out. */
+int experiment_default_single_run(json_t *spec);

@@ -52,6 +52,8 @@ struct Run {
         struct event *timer;   /* run_after() */
         void (*timer_fn)(Run *run); /* what the timer calls */
         bool stopping;         /* run_stop_vm() was called: exit is success */
+        void (*stopper)(void *data, bool now); /* ends what a start_run kind started */
+        void *stopper_data;    /* for stopper */
         char *error;           /* why the run failed, NULL if it did not */
 };
 
@@ -567,7 +569,13 @@ static int run_begin(Job *job) {
         return 0;
 }
 
+void run_set_stopper(Run *run, void (*stop)(void *data, bool now), void *data) {
+        run->stopper = stop;
+        run->stopper_data = data;
+}
+
 void run_complete(Run *run) {
+        run->stopper = NULL;
         run_finalize(run);
 }
 
@@ -581,6 +589,8 @@ void run_fail(Run *run, const char *fmt, ...) {
         va_end(ap);
         log_debug("Job %u run %u failed: %s", run->job->id, run->index, run->error);
         vm_kill(run->vm);
+        if (run->stopper)
+                run->stopper(run->stopper_data, false);
 }
 
 int run_after(Run *run, usec_t delay, void (*fn)(Run *run)) {
@@ -1020,6 +1030,10 @@ Job *job_free(Job *job, const char *why) {
                 return NULL;
         if (job->run) {
                 vm_free(TAKE_PTR(job->run->vm)); /* kills and reaps synchronously */
+                if (job->run->stopper) {
+                        job->run->stopper(job->run->stopper_data, true);
+                        job->run->stopper = NULL;
+                }
                 if (why)
                         run_fail(job->run, "%s", why);
                 run_finalize(job->run);

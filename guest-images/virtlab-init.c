@@ -9,7 +9,9 @@
  * Every line goes out in a single write() so it is not split by our own
  * buffering.  The job is chosen by virtlab.job= on the kernel command line:
  * boot (default), hold, shell, run:PATH.  Afterwards the VM powers off by
- * rebooting (QEMU runs with -no-reboot, the kernel with reboot=t).
+ * rebooting (QEMU runs with -no-reboot, the kernel with reboot=t), unless
+ * virtlab.hold=1 asks to stay up after the result (like job hold) so the
+ * host can inspect a guest that printed something first.
  *
  * PID 1 must never exit or crash: every failure is reported and survived. */
 
@@ -18,6 +20,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -33,6 +36,9 @@
 #define LINE_MAX_BYTES 4096
 
 #define RUN_ARGS_MAX 32
+#define BOOT_PORT 0x3ff
+#define BOOT_PORT_INIT_STARTED 0x01
+#define BOOT_PORT_JOB_DONE 0x02
 
 static const char marker[] = "VIRTLAB-INIT-MARKER\n";
 
@@ -341,18 +347,48 @@ static void split_args(char *spec, const char **argv) {
         argv[n] = NULL;
 }
 
-/* Loads /lib/modules/virtlab/NAME.ko for each NAME in "a,b,c", in order.
- * The image builder puts there exactly the modules its parts ship. */
-static int load_modules(char *list) {
+/* Collects the kernel command line's NAME.PARAM=VALUE words as
+ * "PARAM=VALUE ..." for finit_module().  The kernel applies such words only
+ * to built-in code; for a module, modprobe passes them, and here we are the
+ * modprobe (StratoVirt names its virtio-mmio devices with
+ * virtio_mmio.device=... words).  '-' and '_' are the same in module names. */
+static void module_params(const char *cmdline, const char *name, char *buf, size_t size) {
+        size_t len = 0, nlen = strlen(name);
+
+        buf[0] = '\0';
+        for (const char *p = cmdline; *p;) {
+                size_t w;
+                bool match = true;
+
+                while (*p == ' ' || *p == '\t' || *p == '\n')
+                        p++;
+                w = strcspn(p, " \t\n");
+                if (w <= nlen + 1 || p[nlen] != '.')
+                        match = false;
+                for (size_t i = 0; match && i < nlen; i++)
+                        match = p[i] == name[i] || ((p[i] == '-' || p[i] == '_') && (name[i] == '-' || name[i] == '_'));
+                if (match && len + (w - nlen - 1) + 2 < size) {
+                        len += (size_t) snprintf(buf + len, size - len, "%s%.*s", len ? " " : "", (int) (w - nlen - 1),
+                                                 p + nlen + 1);
+                }
+                p += w;
+        }
+}
+
+/* Loads /lib/modules/virtlab/NAME.ko for each NAME in "a,b,c", in order,
+ * with its parameters from the kernel command line.  The image builder puts
+ * there exactly the modules its parts ship. */
+static int load_modules(char *list, const char *cmdline) {
         int r = 0;
 
         for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-                char path[PATH_MAX];
+                char path[PATH_MAX], params[LINE_MAX_BYTES];
                 int fd;
 
                 snprintf(path, sizeof(path), "/lib/modules/virtlab/%s.ko", name);
+                module_params(cmdline, name, params, sizeof(params));
                 fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || syscall(SYS_finit_module, fd, "", 0) < 0) {
+                if (fd < 0 || syscall(SYS_finit_module, fd, params, 0) < 0) {
                         if (errno != EEXIST) {
                                 out_line("virtlab-init: cannot load module %s: %s", path, strerror(errno));
                                 r = -1;
@@ -364,8 +400,20 @@ static int load_modules(char *list) {
         return r;
 }
 
+/* StratoVirt's boot_time feature logs guest writes to I/O port 0x3ff with
+ * its own timestamps; elsewhere the port is unassigned and the write is
+ * ignored.  The serial marker stays the portable measure. */
+static void boot_port_write(uint8_t value) {
+#if defined(__x86_64__) || defined(__i386__)
+        if (ioperm(BOOT_PORT, 1, 1) == 0)
+                outb(value, BOOT_PORT);
+#else
+        (void) value;
+#endif
+}
+
 int main(void) {
-        char cmdline[LINE_MAX_BYTES], job[JOB_NAME_MAX], modules[JOB_NAME_MAX];
+        char cmdline[LINE_MAX_BYTES], job[JOB_NAME_MAX], modules[JOB_NAME_MAX], hold[8];
         struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
         sigset_t chld;
         bool stay = false;
@@ -385,6 +433,7 @@ int main(void) {
                 out_line("virtlab-init: not PID 1, refusing to run (this is the guest's init)");
                 return 2;
         }
+        boot_port_write(BOOT_PORT_INIT_STARTED);
 
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
@@ -400,9 +449,10 @@ int main(void) {
                 cmdline[0] = '\0';
         param_from_cmdline(cmdline, "virtlab.job=", JOB_DEFAULT, job, sizeof(job));
         param_from_cmdline(cmdline, "virtlab.modules=", "", modules, sizeof(modules));
+        param_from_cmdline(cmdline, "virtlab.hold=", "0", hold, sizeof(hold));
 
         out_line("@@VIRTLAB-BEGIN job=%s@@", job);
-        if (load_modules(modules) < 0)
+        if (load_modules(modules, cmdline) < 0)
                 rc = 126;
         else if (streq(job, "boot"))
                 rc = 0;
@@ -425,8 +475,9 @@ int main(void) {
         }
         out_line("@@VIRTLAB-END job=%s rc=%d@@", job, rc);
         frame_result(job, rc, t0);
+        boot_port_write(BOOT_PORT_JOB_DONE);
 
-        if (stay)
+        if (stay || streq(hold, "1"))
                 hang();
         power_off();
 }

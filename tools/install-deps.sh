@@ -4,7 +4,13 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libsqlite3-dev
       libcmocka-dev qemu-system-x86 busybox-static linux-image-amd64 dbus cpio gzip xz-utils zstd
-      python3 python3-jsonschema libxml2-utils)
+      python3 python3-jsonschema libxml2-utils
+      linux-headers-amd64 graphviz gnuplot-nox
+      sysbench fio e2fsprogs kmod)
+# Not here, on purpose: the build dependencies of the optional patched QEMU
+# (meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
+# flex bison dpkg-dev), which modules/edu/qemu/build-patched-qemu.sh
+# --install-deps installs; make check never builds QEMU.
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -202,7 +202,7 @@ static int edu_dma(struct edu_dev *edu, bool to_ram, size_t off, size_t len)
         int r;
 
         /* QEMU aborts the whole VM on a DMA outside its window. */
-        if (off > EDU_DMA_BUF_SIZE || len > EDU_DMA_BUF_SIZE - off)
+        if (off > EDU_DMA_USABLE || len > EDU_DMA_USABLE - off)
                 return -EINVAL;
         edu_clear_pending(edu, EDU_IRQ_DMA);
         writeq(to_ram ? dev_addr : (u64) edu->buf_bus, edu->regs + EDU_REG_DMA_SRC);
@@ -262,9 +262,9 @@ static ssize_t edu_write(struct file *file, const char __user *ubuf, size_t coun
         struct edu_dev *edu = file_edu(file);
         ssize_t r;
 
-        if (*ppos < 0 || *ppos >= EDU_DMA_BUF_SIZE)
+        if (*ppos < 0 || *ppos >= EDU_DMA_USABLE)
                 return count ? -ENOSPC : 0;
-        count = min_t(size_t, count, EDU_DMA_BUF_SIZE - *ppos);
+        count = min_t(size_t, count, EDU_DMA_USABLE - *ppos);
         r = edu_lock(edu);
         if (r < 0)
                 return r;
@@ -284,9 +284,9 @@ static ssize_t edu_read(struct file *file, char __user *ubuf, size_t count, loff
         struct edu_dev *edu = file_edu(file);
         ssize_t r;
 
-        if (*ppos < 0 || *ppos >= EDU_DMA_BUF_SIZE)
+        if (*ppos < 0 || *ppos >= EDU_DMA_USABLE)
                 return 0;
-        count = min_t(size_t, count, EDU_DMA_BUF_SIZE - *ppos);
+        count = min_t(size_t, count, EDU_DMA_USABLE - *ppos);
         r = edu_lock(edu);
         if (r < 0)
                 return r;
@@ -304,7 +304,7 @@ static ssize_t edu_read(struct file *file, char __user *ubuf, size_t count, loff
 
 static loff_t edu_llseek(struct file *file, loff_t off, int whence)
 {
-        return fixed_size_llseek(file, off, whence, EDU_DMA_BUF_SIZE);
+        return fixed_size_llseek(file, off, whence, EDU_DMA_USABLE);
 }
 
 static long edu_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

@@ -2,7 +2,7 @@
 /* virtlab_edu.h — the user-space interface of virtlab_edu, the driver for
  * QEMU's edu device (1234:11e8): ioctls on /dev/edu, shared by the module
  * and edu-test.  read()/write() on /dev/edu move bytes through the device's
- * 4 KiB DMA buffer: write() DMAs RAM -> device at the file position, read()
+ * DMA buffer (EDU_DMA_USABLE bytes): write() DMAs RAM -> device at the file position, read()
  * DMAs device -> RAM from it. */
 #ifndef VIRTLAB_EDU_H
 #define VIRTLAB_EDU_H
@@ -10,7 +10,11 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define EDU_DMA_BUF_SIZE 4096 /* the device's DMA window at BAR0 + 0x40000 */
+#define EDU_DMA_BUF_SIZE 4096 /* the device's DMA buffer, at device address 0x40000 */
+/* QEMU up to 8.0 checks DMA ranges with an off-by-one (the end must lie
+ * *inside* the buffer) and aborts the whole VM otherwise, so no DMA may touch
+ * the buffer's last byte: read() and write() reach 4095 bytes. */
+#define EDU_DMA_USABLE   (EDU_DMA_BUF_SIZE - 1)
 
 /* What the driver found when it bound the device. */
 struct edu_info {

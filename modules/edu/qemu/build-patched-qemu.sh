@@ -81,8 +81,8 @@ else
     patch -d "$src" -p1 --forward <"$patch_file"
 fi
 
-# Firmware comes from the distribution packages (seabios, qemu-system-data),
-# the same search path Debian's own build uses, so nothing is installed.
+# Firmware comes from the distribution packages (seabios, qemu-system-data,
+# ipxe-qemu), the same search path Debian's own build uses; nothing is installed.
 mkdir -p "$out/build"
 cd "$out/build"
 if [ ! -f build.ninja ]; then
@@ -92,6 +92,12 @@ if [ ! -f build.ninja ]; then
         --prefix="$out/install"
 fi
 ninja -j"$(nproc)" qemu-system-x86_64
+# Run from its build directory, QEMU looks for every data and firmware file
+# under ./qemu-bundle/<configured path> instead; point those at the packages.
+for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+    mkdir -p "qemu-bundle$(dirname "$d")"
+    ln -sfn "$d" "qemu-bundle$d"
+done
 ./qemu-system-x86_64 -device edu,help | grep -q crc32 ||
     { echo "build-patched-qemu: built QEMU lacks the edu crc32 property" >&2; exit 1; }
 echo "build-patched-qemu: $out/build/qemu-system-x86_64"

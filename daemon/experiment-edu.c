@@ -1,0 +1,172 @@
+/* experiment-edu.c — the lab's part 3 (I/O virtualization) as a job: boots
+ * the guest on q35 with QEMU's edu PCI device, loads virtlab_edu
+ * (modules/edu) and runs /bin/edu-test, which prints one verdict line per
+ * feature:
+ *   EDU-TEST feature=NAME result=pass|fail|skip detail="..."
+ *   EDU-TEST summary pass=N fail=N skip=N
+ * The sample keeps every verdict and the guest log; a failed feature fails
+ * the run, naming it.  The crc32 feature exists only on a QEMU built with
+ * modules/edu/qemu/0001-edu-add-crc32-register.patch (VIRTLAB_QEMU=...); the
+ * guest driver detects it from the device's id register, and without it the
+ * feature is a skip with the reason, unless the spec sets require_crc32. */
+#include <stdio.h>
+
+#include "experiment.h"
+#include "vmm.h"
+
+#define EDU_DEVICE "edu,dma_mask=0xFFFFFFFF"
+#define EDU_GUEST_CMDLINE "virtlab.modules=virtlab_edu virtlab.job=run:/bin/edu-test,--report-only"
+#define LINE_PREFIX "EDU-TEST "
+#define FEATURES_MAX 32
+
+static const char *const edu_metrics[] = { "features_pass", "features_fail", "features_skip", "boot_ms", NULL };
+
+static const char *const edu_fields[] = { "require_crc32", NULL };
+
+static int fail_field(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_field(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -EINVAL;
+}
+
+static int edu_validate(json_t *spec, char **ret_error) {
+        const char *vmm = json_string_value(json_object_get(spec, "vmm"));
+        /* The edu device sits on PCI: only the q35 machine has a PCI bus. */
+        if (vmm && streq(vmm, "qemu-microvm"))
+                return fail_field(ret_error, "Invalid vmm 'qemu-microvm' for edu: microvm has no PCI bus for the "
+                                             "edu device; use --vmm qemu (q35)");
+        if (vmm && !streq(vmm, "qemu") && vmm_backend_find(vmm))
+                return fail_field(ret_error, "Invalid vmm '%s' for edu: the edu PCI device needs QEMU q35 (--vmm qemu)",
+                                  vmm);
+        json_t *req = json_object_get(spec, "require_crc32");
+        if (req && !json_is_boolean(req))
+                return fail_field(ret_error, "Field 'require_crc32' must be true or false");
+        if (!req)
+                json_object_set_new(spec, "require_crc32", json_false());
+        /* One boot answers the question; repeat with --runs to time it. */
+        if (!json_object_get(spec, "runs"))
+                json_object_set_new(spec, "runs", json_integer(1));
+        if (!json_object_get(spec, "warmup"))
+                json_object_set_new(spec, "warmup", json_integer(0));
+        return 0;
+}
+
+static int edu_guest_cmdline(Run *run, char **ret) {
+        char *s = strdup(EDU_GUEST_CMDLINE);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static int edu_vm_extra_argv(Run *run, char ***argv, size_t *n) {
+        int r = strv_push(argv, n, "-device");
+        return r ?: strv_push(argv, n, EDU_DEVICE);
+}
+
+/* Parses 'key=value' or 'key="value"' at *p; advances *p.  Writes value
+ * (unquoted) into buf.  Returns false when the key does not match. */
+static bool take_field(const char **p, const char *key, char *buf, size_t size) {
+        size_t klen = strlen(key);
+        while (**p == ' ')
+                (*p)++;
+        if (strncmp(*p, key, klen) != 0 || (*p)[klen] != '=')
+                return false;
+        const char *v = *p + klen + 1, *end;
+        if (*v == '"') {
+                v++;
+                end = strchr(v, '"');
+                if (!end)
+                        end = v + strlen(v);
+                *p = *end ? end + 1 : end;
+        } else {
+                end = v + strcspn(v, " ");
+                *p = end;
+        }
+        snprintf(buf, size, "%.*s", (int) (end - v), v);
+        return true;
+}
+
+/* One "EDU-TEST feature=... result=... detail=..." line into a JSON object. */
+static json_t *parse_feature_line(const char *line) {
+        char feature[64], result[16], detail[1024] = "";
+        const char *p = line + strlen(LINE_PREFIX);
+        if (!take_field(&p, "feature", feature, sizeof(feature)) || !take_field(&p, "result", result, sizeof(result)))
+                return NULL;
+        (void) take_field(&p, "detail", detail, sizeof(detail));
+        if (!streq(result, "pass") && !streq(result, "fail") && !streq(result, "skip"))
+                return NULL;
+        return json_pack("{s:s, s:s, s:s}", "feature", feature, "result", result, "detail", detail);
+}
+
+static void edu_on_guest_result(Run *run) {
+        run_set_phase(run, "shutdown");
+        const char *out = run_guest_output(run);
+        json_t *features = json_array();
+        unsigned pass = 0, fail = 0, skip = 0;
+        bool summary = false;
+        char failed[512] = "";
+        for (const char *line = out; *line;) {
+                size_t len = strcspn(line, "\n");
+                char buf[2048];
+                snprintf(buf, sizeof(buf), "%.*s", (int) len, line);
+                line += len + (line[len] == '\n');
+                if (strncmp(buf, LINE_PREFIX "summary", strlen(LINE_PREFIX "summary")) == 0) {
+                        summary = true;
+                        continue;
+                }
+                if (strncmp(buf, LINE_PREFIX, strlen(LINE_PREFIX)) != 0 || json_array_size(features) >= FEATURES_MAX)
+                        continue;
+                json_t *f = parse_feature_line(buf);
+                if (!f)
+                        continue;
+                const char *res = json_string_value(json_object_get(f, "result"));
+                const char *name = json_string_value(json_object_get(f, "feature"));
+                if (streq(res, "pass"))
+                        pass++;
+                else if (streq(res, "skip"))
+                        skip++;
+                else {
+                        fail++;
+                        snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), "%s%s", failed[0] ? ", " : "",
+                                 name);
+                }
+                json_array_append_new(features, f);
+        }
+        json_t *s = run_sample(run);
+        json_object_set_new(s, "edu_features", features);
+        json_object_set_new(s, "features_pass", json_integer(pass));
+        json_object_set_new(s, "features_fail", json_integer(fail));
+        json_object_set_new(s, "features_skip", json_integer(skip));
+        json_object_set_new(s, "guest_log", json_string(out));
+        if (!summary)
+                run_fail(run, "edu-test did not finish (no summary line; %u features reported)", pass + fail + skip);
+        else if (fail > 0)
+                run_fail(run, "edu features failed: %s", failed);
+        else if (json_is_true(json_object_get(run_spec(run), "require_crc32"))) {
+                size_t i;
+                json_t *f;
+                json_array_foreach(features, i, f)
+                        if (streq(json_string_value(json_object_get(f, "feature")), "crc32") &&
+                            !streq(json_string_value(json_object_get(f, "result")), "pass"))
+                                run_fail(run, "edu feature crc32 required but skipped: %s",
+                                         json_string_value(json_object_get(f, "detail")));
+        }
+}
+
+const ExperimentKind experiment_edu = {
+        .name = "edu",
+        .description = "QEMU edu PCI device: guest driver virtlab_edu + edu-test, pass/fail per feature (DMA verified)",
+        .guest_job = "run:/bin/edu-test",
+        .metrics = edu_metrics,
+        .validate = edu_validate,
+        .on_guest_result = edu_on_guest_result,
+        .guest_powers_off = true,
+        .spec_fields = edu_fields,
+        .guest_cmdline = edu_guest_cmdline,
+        .vm_extra_argv = edu_vm_extra_argv,
+};

@@ -1,0 +1,161 @@
+/* test-vmm-argv.c — the argv each backend builds from a VmConfig (the
+ * backend seam).  Includes backend-stratovirt.c; the QEMU backends come from
+ * the library through vmm_backend_find().  Facts checked for StratoVirt:
+ * -qmp is always there (it is mandatory), serial is a socket (stdio needs a
+ * TTY), no -pidfile (it needs -daemonize), no TCG, disks as -drive +
+ * virtio-blk-device, and option values that would need escaping are refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "backend-stratovirt.c"
+
+static VmConfig base_config(void) {
+        return (VmConfig) { .kernel = "/img/bzImage", .initrd = "/img/initramfs.cpio.gz",
+                            .cmdline = "console=ttyS0 reboot=t panic=-1", .memory_mib = 256, .vcpus = 2,
+                            .accel = ACCEL_KVM, .qmp_fd = -EBADF, .serial_fd = -EBADF };
+}
+
+/* Index of the first argv element equal to s, or -1. */
+static int find_arg(char **v, const char *s) {
+        for (int i = 0; v && v[i]; i++)
+                if (streq(v[i], s))
+                        return i;
+        return -1;
+}
+
+/* The value following flag, or NULL. */
+static const char *arg_after(char **v, const char *flag) {
+        int i = find_arg(v, flag);
+        return i >= 0 ? v[i + 1] : NULL;
+}
+
+static void test_registry(void **state) {
+        assert_ptr_equal(vmm_backend_find("stratovirt"), &vmm_backend_stratovirt);
+        assert_non_null(vmm_backend_find("qemu"));
+        assert_non_null(vmm_backend_find("qemu-microvm"));
+        assert_null(vmm_backend_find("firecracker"));
+        const VmmBackend *s = &vmm_backend_stratovirt;
+        assert_false(s->takes_fds);
+        assert_true(s->needs_kvm);
+        assert_false(s->has_hmp);
+        assert_int_equal(s->kernel_format, KERNEL_FORMAT_BZIMAGE);
+        assert_int_equal(s->qmp_flags, QMP_CLIENT_ONE_IN_FLIGHT | QMP_CLIENT_STRING_IDS);
+        assert_string_equal(s->binary_env, "VIRTLAB_STRATOVIRT");
+}
+
+static void test_stratovirt_argv(void **state) {
+        VmConfig c = base_config();
+        c.qmp_path = "/run/virtlab/vm-x/qmp.sock";
+        c.serial_path = "/run/virtlab/vm-x/serial.sock";
+        c.log_path = "/var/lib/virtlab/logs/job-1/run-0.vmm.log";
+        char **v = NULL;
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "/usr/bin/stratovirt", &c, &v), 0);
+        assert_string_equal(v[0], "/usr/bin/stratovirt");
+        assert_string_equal(arg_after(v, "-machine"), "microvm");
+        assert_string_equal(arg_after(v, "-kernel"), "/img/bzImage");
+        assert_string_equal(arg_after(v, "-initrd"), "/img/initramfs.cpio.gz");
+        assert_string_equal(arg_after(v, "-append"), "console=ttyS0 reboot=t panic=-1");
+        assert_string_equal(arg_after(v, "-m"), "256");
+        assert_string_equal(arg_after(v, "-smp"), "2");
+        assert_string_equal(arg_after(v, "-qmp"), "unix:/run/virtlab/vm-x/qmp.sock,server,nowait");
+        assert_string_equal(arg_after(v, "-serial"), "socket,path=/run/virtlab/vm-x/serial.sock,server,nowait");
+        assert_string_equal(arg_after(v, "-D"), "/var/lib/virtlab/logs/job-1/run-0.vmm.log");
+        /* Nothing QEMU-only, nothing that needs a TTY or -daemonize. */
+        assert_int_equal(find_arg(v, "-accel"), -1);
+        assert_int_equal(find_arg(v, "-nodefaults"), -1);
+        assert_int_equal(find_arg(v, "-pidfile"), -1);
+        assert_int_equal(find_arg(v, "stdio"), -1);
+        assert_int_equal(find_arg(v, "-drive"), -1);
+        strv_free(v);
+}
+
+static void test_stratovirt_disks_and_extra(void **state) {
+        VmConfig c = base_config();
+        static const VmDisk disks[] = { { .path = "/data/a.raw", .direct = true }, { .path = "/data/b.raw", .read_only = true } };
+        char *extra[] = { "-device", "virtio-rng-device", NULL };
+        c.qmp_path = "/r/qmp.sock";
+        c.serial_path = "/r/serial.sock";
+        c.disks = disks;
+        c.n_disks = 2;
+        c.extra_argv = extra;
+        char **v = NULL;
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), 0);
+        int i = find_arg(v, "-drive");
+        assert_true(i > 0);
+        assert_string_equal(v[i + 1], "id=virtlab-disk0,file=/data/a.raw,readonly=off,direct=on");
+        assert_string_equal(v[i + 2], "-device");
+        assert_string_equal(v[i + 3], "virtio-blk-device,drive=virtlab-disk0,id=virtlab-blk0");
+        assert_string_equal(v[i + 5], "id=virtlab-disk1,file=/data/b.raw,readonly=on,direct=off");
+        assert_int_equal(find_arg(v, "-D"), -1); /* no log path, no -D */
+        /* Experiment devices come last, as given. */
+        size_t n = 0;
+        while (v[n])
+                n++;
+        assert_string_equal(v[n - 2], "-device");
+        assert_string_equal(v[n - 1], "virtio-rng-device");
+        strv_free(v);
+}
+
+static void test_stratovirt_refusals(void **state) {
+        VmConfig c = base_config();
+        char **v = NULL;
+        /* No socket paths (a caller that thinks it can pass fds): refused. */
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), -EBADF);
+        c.qmp_path = "/r/qmp.sock";
+        c.serial_path = "/r/serial.sock";
+        c.accel = ACCEL_TCG;
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), -EOPNOTSUPP);
+        c.accel = ACCEL_KVM;
+        c.kernel = "/img/a,b";
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), -EINVAL);
+        c.kernel = "/img/bzImage";
+        static const VmDisk bad[] = { { .path = "/d/x,y.raw" } };
+        c.disks = bad;
+        c.n_disks = 1;
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), -EINVAL);
+        assert_null(v);
+}
+
+static void test_qemu_argv(void **state) {
+        const VmmBackend *q = vmm_backend_find("qemu"), *m = vmm_backend_find("qemu-microvm");
+        VmConfig c = base_config();
+        c.kernel = "/img/vmlinux";
+        c.accel = ACCEL_TCG;
+        c.qmp_fd = 7;
+        c.serial_fd = 8;
+        char **v = NULL;
+        assert_int_equal(q->build_argv(q, "/usr/bin/qemu-system-x86_64", &c, &v), 0);
+        assert_string_equal(arg_after(v, "-machine"), "q35");
+        assert_string_equal(arg_after(v, "-accel"), "tcg");
+        assert_int_equal(find_arg(v, "-cpu"), -1); /* -cpu host only with KVM */
+        assert_string_equal(arg_after(v, "-kernel"), "/img/vmlinux");
+        assert_true(find_arg(v, "socket,id=virtlab-qmp,fd=7") > 0);
+        assert_true(find_arg(v, "socket,id=virtlab-serial,fd=8") > 0);
+        assert_true(find_arg(v, "-no-reboot") > 0);
+        assert_int_equal(find_arg(v, "-qmp"), -1);
+        v = strv_free(v);
+
+        c.accel = ACCEL_KVM;
+        assert_int_equal(m->build_argv(m, "qemu", &c, &v), 0);
+        assert_string_equal(arg_after(v, "-machine"), "microvm,pit=off,pic=off,isa-serial=on");
+        assert_string_equal(arg_after(v, "-accel"), "kvm");
+        assert_string_equal(arg_after(v, "-cpu"), "host");
+        v = strv_free(v);
+
+        /* QEMU needs the inherited fds. */
+        c.qmp_fd = -EBADF;
+        assert_int_equal(q->build_argv(q, "qemu", &c, &v), -EBADF);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_registry),           cmocka_unit_test(test_stratovirt_argv),
+                cmocka_unit_test(test_stratovirt_disks_and_extra), cmocka_unit_test(test_stratovirt_refusals),
+                cmocka_unit_test(test_qemu_argv),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
