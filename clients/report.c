@@ -259,8 +259,11 @@ int report_write(const char *dir, json_t *const *docs, size_t n, ReportFormat fm
         else
                 fputs("## VMM comparison\n", f);
         environment(f, fmt, docs, n);
+        /* Benchmark matrices get their own per-matrix section below, not one
+         * plot per cell. */
         for (size_t d = 0; d < n; d++)
-                section(f, dir, docs[d], fmt, alpha, &plots_failed);
+                if (strncmp(json_string_value(json_object_get(docs[d], "kind")) ?: "", "bench-", 6) != 0)
+                        section(f, dir, docs[d], fmt, alpha, &plots_failed);
         /* HOOK(report-bench): benchmark sections from clients/report-bench.c. */
         if (report_bench_section && report_bench_section(f, docs, n, fmt, dir) < 0)
                 fputs(fmt == REPORT_HTML ? "<p>(benchmark section failed)</p>\n" : "\n(benchmark section failed)\n", f);

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "stats.h"
+#include "utf8.h"
 #include "vm.h"
 
 #define INIT_MARKER "VIRTLAB-INIT-MARKER"
@@ -587,6 +588,7 @@ void run_fail(Run *run, const char *fmt, ...) {
         if (vasprintf(&run->error, fmt, ap) < 0)
                 run->error = strdup("run failed");
         va_end(ap);
+        (void) utf8_scrub(run->error); /* it reaches D-Bus and JSON */
         log_debug("Job %u run %u failed: %s", run->job->id, run->index, run->error);
         vm_kill(run->vm);
         if (run->stopper)

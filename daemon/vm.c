@@ -3,6 +3,7 @@
  * diagnostics, and a QMP client.  The child gets PR_SET_PDEATHSIG so even a
  * SIGKILLed daemon leaves no VMM behind. */
 #include "vm.h"
+#include "utf8.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -370,6 +371,8 @@ static void deliver_line(Vm *vm, usec_t t) {
                 fprintf(vm->console_log, "[%12.6f] %s\n", (double) (t - vm->t_spawn) / USEC_PER_SEC, vm->line);
                 fflush(vm->console_log);
         }
+        /* The log keeps the raw bytes; everything downstream wants UTF-8. */
+        (void) utf8_scrub(vm->line);
         if (vm->cb.on_console_line)
                 vm->cb.on_console_line(vm, t, vm->line, vm->userdata);
         vm->line_len = 0;

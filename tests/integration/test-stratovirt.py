@@ -8,7 +8,6 @@ directory, connect-retry, the -D log followed for port 0x3ff lines and KVM
 errors) and the failure reasons (KVM error in the log, alive but stuck,
 SIGSYS) are tested on any host.  Part 2 needs a real StratoVirt in
 $VIRTLAB_STRATOVIRT and is skipped visibly without one."""
-import json
 import os
 import sys
 import time

@@ -46,6 +46,22 @@ class Tap:
         self.n += 1
         print(f"ok {self.n} - {what} # SKIP {why}", flush=True)
 
+    def schema(self, doc, what, schema="result.schema.json"):
+        """One TAP line: doc validates against schemas/<schema> (skip if jsonschema is missing)."""
+        label = f"{what} matches schemas/{schema}"
+        try:
+            import jsonschema
+        except ImportError:
+            self.skip(label, "python3-jsonschema not installed")
+            return
+        with open(os.path.join(ROOT, "schemas", schema)) as f:
+            spec = json.load(f)
+        try:
+            jsonschema.validate(doc, spec)
+            self.ok(True, label)
+        except jsonschema.ValidationError as e:
+            self.ok(False, label, e.message)
+
     def done(self):
         print(f"1..{self.n}", flush=True)
         sys.exit(1 if self.failed else 0)

@@ -1,0 +1,7 @@
+/* utf8.h — text from guests and VMMs may be any bytes; D-Bus strings and
+ * JSON strings must be valid UTF-8. */
+#pragma once
+
+/* Replaces every byte that is not part of a valid UTF-8 sequence with '?',
+ * in place.  Returns the number of bytes replaced. */
+unsigned utf8_scrub(char *s);
