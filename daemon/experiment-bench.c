@@ -25,6 +25,7 @@
 
 #include "experiment.h"
 #include "sysbench.h"
+#include "spec.h"
 
 #define THREADS_MAX 1024
 #define CELLS_MAX 64
@@ -77,16 +78,6 @@ static struct {
 
 static BenchType bench_type_of(json_t *spec);
 
-static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -EINVAL;
-}
-
 /* A list field is a JSON array or a "a,b,c" string (what virtlabctl sends);
  * returns it as a new array of strings, NULL (not an error) when absent. */
 static int list_field(json_t *spec, const char *field, json_t **ret, char **ret_error) {
@@ -112,16 +103,16 @@ static int list_field(json_t *spec, const char *field, json_t **ret, char **ret_
                                 json_array_append(out, e);
                         else {
                                 json_decref(out);
-                                return fail(ret_error, "Field '%s' must list numbers or strings", field);
+                                return spec_fail(ret_error, "Field '%s' must list numbers or strings", field);
                         }
                 }
         } else {
                 json_decref(out);
-                return fail(ret_error, "Field '%s' must be a list (\"a,b\" or an array)", field);
+                return spec_fail(ret_error, "Field '%s' must be a list (\"a,b\" or an array)", field);
         }
         if (json_array_size(out) == 0 || json_array_size(out) > CELLS_MAX) {
                 json_decref(out);
-                return fail(ret_error, "Field '%s' must name 1 to %d values", field, CELLS_MAX);
+                return spec_fail(ret_error, "Field '%s' must name 1 to %d values", field, CELLS_MAX);
         }
         *ret = out;
         return 0;
@@ -145,7 +136,7 @@ static int set_threads(json_t *spec, const unsigned *def, size_t n_def, char **r
                 errno = 0;
                 long v = strtol(s, &end, 10);
                 if (!*s || *end || errno || v < 1 || v > THREADS_MAX) {
-                        r = fail(ret_error, "Invalid threads value '%s': must be an integer between 1 and %d", s,
+                        r = spec_fail(ret_error, "Invalid threads value '%s': must be an integer between 1 and %d", s,
                                  THREADS_MAX);
                         json_decref(list);
                         json_decref(out);
@@ -197,7 +188,7 @@ static int set_sizes(json_t *spec, const char *const *def, char **ret_error) {
                 char buf[32];
                 if (normalize_size(json_string_value(e), buf, sizeof(buf)) < 0) {
                         json_decref(out);
-                        r = fail(ret_error, "Invalid sizes value '%s': must be a block size such as 1K, 4K or 128K (at most 64M)",
+                        r = spec_fail(ret_error, "Invalid sizes value '%s': must be a block size such as 1K, 4K or 128K (at most 64M)",
                                  json_string_value(e));
                         json_decref(list);
                         return r;
@@ -227,7 +218,7 @@ static int set_modes(json_t *spec, const char *const *allowed, const char *const
                         char known[128] = "";
                         for (const char *const *a = allowed; *a; a++)
                                 snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "", *a);
-                        r = fail(ret_error, "Invalid modes value '%s': must be one of %s", m, known);
+                        r = spec_fail(ret_error, "Invalid modes value '%s': must be one of %s", m, known);
                         json_decref(list);
                         json_decref(out);
                         return r;
@@ -236,18 +227,6 @@ static int set_modes(json_t *spec, const char *const *allowed, const char *const
         }
         json_decref(list);
         return json_object_set_new(spec, "modes", out);
-}
-
-static int check_int(json_t *spec, const char *field, json_int_t def, json_int_t min, json_int_t max, char **ret_error) {
-        json_t *v = json_object_get(spec, field);
-        if (!v)
-                return json_object_set_new(spec, field, json_integer(def));
-        if (!json_is_integer(v))
-                return fail(ret_error, "Field '%s' must be an integer", field);
-        if (json_integer_value(v) < min || json_integer_value(v) > max)
-                return fail(ret_error, "Invalid %s %" JSON_INTEGER_FORMAT ": must be between %" JSON_INTEGER_FORMAT
-                                       " and %" JSON_INTEGER_FORMAT, field, json_integer_value(v), min, max);
-        return 0;
 }
 
 static bool spec_bool(json_t *spec, const char *field) {
@@ -368,19 +347,19 @@ static int check_disk(json_t *spec, char **ret_error) {
         json_t *v = json_object_get(spec, "disk");
         json_t *force = json_object_get(spec, "force");
         if (force && !json_is_boolean(force))
-                return fail(ret_error, "Field 'force' must be true or false");
+                return spec_fail(ret_error, "Field 'force' must be true or false");
         if (!v)
                 return 0;
         const char *path = json_string_value(v);
         if (!path || path[0] != '/')
-                return fail(ret_error, "Invalid disk '%s': must be an absolute path to a raw file or block device",
+                return spec_fail(ret_error, "Invalid disk '%s': must be an absolute path to a raw file or block device",
                             path ?: "(not a string)");
         if (strchr(path, ','))
-                return fail(ret_error, "Invalid disk '%s': a path with ',' cannot be passed to the VMM", path);
+                return spec_fail(ret_error, "Invalid disk '%s': a path with ',' cannot be passed to the VMM", path);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
-                return fail(ret_error, "Invalid disk '%s': %s", path, strerror(errno));
+                return spec_fail(ret_error, "Invalid disk '%s': %s", path, strerror(errno));
         uint64_t size = 0;
         if (S_ISREG(st.st_mode))
                 size = (uint64_t) st.st_size;
@@ -388,16 +367,16 @@ static int check_disk(json_t *spec, char **ret_error) {
                 off_t end = lseek(fd, 0, SEEK_END);
                 size = end > 0 ? (uint64_t) end : 0;
         } else
-                return fail(ret_error, "Invalid disk '%s': not a regular file or block device", path);
+                return spec_fail(ret_error, "Invalid disk '%s': not a regular file or block device", path);
         uint64_t need = ((uint64_t) json_integer_value(json_object_get(spec, "file_total_mib")) * 5 / 4 + 64) << 20;
         if (size < need)
-                return fail(ret_error, "Disk '%s' is too small: %" PRIu64 " MiB, the test files need %" PRIu64
+                return spec_fail(ret_error, "Disk '%s' is too small: %" PRIu64 " MiB, the test files need %" PRIu64
                                        " MiB (lower file_total_mib)", path, size >> 20, need >> 20);
         if (S_ISBLK(st.st_mode) && disk_in_use(path))
-                return fail(ret_error, "Refusing to use disk '%s': it is mounted or an active swap area", path);
+                return spec_fail(ret_error, "Refusing to use disk '%s': it is mounted or an active swap area", path);
         const char *what = disk_signature(fd);
         if (what && !json_is_true(force))
-                return fail(ret_error, "Refusing to write to disk '%s': it holds %s (its contents would be destroyed; "
+                return spec_fail(ret_error, "Refusing to write to disk '%s': it holds %s (its contents would be destroyed; "
                                        "pass --force to overwrite it)", path, what);
         return 0;
 }
@@ -409,9 +388,9 @@ static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
         static const char *const fileio_lab_modes[] = { "rndrd", "rndwr", "seqrd", "seqwr", NULL };
         json_t *q = json_object_get(spec, "quick");
         if (q && !json_is_boolean(q))
-                return fail(ret_error, "Field 'quick' must be true or false");
+                return spec_fail(ret_error, "Field 'quick' must be true or false");
         bool quick = json_is_true(q);
-        int r = check_int(spec, "time_s", quick ? 1 : 60, 1, 3600, ret_error);
+        int r = spec_check_int(spec, "time_s", quick ? 1 : 60, 1, 3600, ret_error);
         /* The lab asks for at least two runs of each; a warm-up run would
          * cost a whole matrix. */
         if (r == 0 && !json_object_get(spec, "runs"))
@@ -422,7 +401,7 @@ static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
         case BENCH_CPU:
                 r = r ?: set_threads(spec, quick ? cpu_threads_quick : cpu_threads,
                                      quick ? ELEMENTSOF(cpu_threads_quick) : ELEMENTSOF(cpu_threads), ret_error);
-                r = r ?: check_int(spec, "cpu_max_prime", 10000, 3, 100000000, ret_error);
+                r = r ?: spec_check_int(spec, "cpu_max_prime", 10000, 3, 100000000, ret_error);
                 break;
         case BENCH_MEMORY:
                 r = r ?: set_threads(spec, four, 1, ret_error);
@@ -438,7 +417,7 @@ static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
                 else if (quick && r == 0)
                         json_object_set_new(spec, "sizes", json_pack("[s]", "4K"));
                 r = r ?: set_modes(spec, fileio_modes, quick ? fileio_quick_modes : fileio_lab_modes, ret_error);
-                r = r ?: check_int(spec, "file_total_mib", quick ? 16 : 2048, 4, 1 << 20, ret_error);
+                r = r ?: spec_check_int(spec, "file_total_mib", quick ? 16 : 2048, 4, 1 << 20, ret_error);
                 r = r ?: check_disk(spec, ret_error);
                 break;
         default:
@@ -452,17 +431,17 @@ static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
         if (r == -ENOENT) {
                 _cleanup_free_ char *t = json_dumps(json_object_get(spec, "threads"), JSON_COMPACT | JSON_ENCODE_ANY);
                 _cleanup_free_ char *s = json_dumps(json_object_get(spec, "sizes"), JSON_COMPACT | JSON_ENCODE_ANY);
-                return fail(ret_error, "No fileio cell matches threads %s and sizes %s (the lab's groups are 1 thread × 4K, "
+                return spec_fail(ret_error, "No fileio cell matches threads %s and sizes %s (the lab's groups are 1 thread × 4K, "
                                        "32 × 128K and 32 × 4K)", t ?: "any", s ?: "any");
         }
         if (r < 0)
-                return fail(ret_error, "Cannot build the benchmark matrix: %s", strerror(-r));
+                return spec_fail(ret_error, "Cannot build the benchmark matrix: %s", strerror(-r));
         size_t n = 0, len = 0;
         for (char **c = cells; *c; c++, n++)
                 len += strlen(*c) + 1;
         strv_free(cells);
         if (n > CELLS_MAX || len > CELLS_ARG_MAX)
-                return fail(ret_error, "The matrix has %zu cells, more than fit on the guest's command line (at most %d)",
+                return spec_fail(ret_error, "The matrix has %zu cells, more than fit on the guest's command line (at most %d)",
                             n, CELLS_MAX);
         /* Time per run: the cells plus sysbench start-up and, for fileio,
          * preparing the files; set unless the user chose a timeout. */

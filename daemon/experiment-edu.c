@@ -13,6 +13,7 @@
 
 #include "experiment.h"
 #include "vmm.h"
+#include "spec.h"
 
 #define EDU_DEVICE "edu,dma_mask=0xFFFFFFFF"
 #define EDU_GUEST_CMDLINE "virtlab.modules=virtlab_edu virtlab.job=run:/bin/edu-test,--report-only"
@@ -23,28 +24,18 @@ static const char *const edu_metrics[] = { "features_pass", "features_fail", "fe
 
 static const char *const edu_fields[] = { "require_crc32", NULL };
 
-static int fail_field(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail_field(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -EINVAL;
-}
-
 static int edu_validate(json_t *spec, char **ret_error) {
         const char *vmm = json_string_value(json_object_get(spec, "vmm"));
         /* The edu device sits on PCI: only the q35 machine has a PCI bus. */
         if (vmm && streq(vmm, "qemu-microvm"))
-                return fail_field(ret_error, "Invalid vmm 'qemu-microvm' for edu: microvm has no PCI bus for the "
+                return spec_fail(ret_error, "Invalid vmm 'qemu-microvm' for edu: microvm has no PCI bus for the "
                                              "edu device; use --vmm qemu (q35)");
         if (vmm && !streq(vmm, "qemu") && vmm_backend_find(vmm))
-                return fail_field(ret_error, "Invalid vmm '%s' for edu: the edu PCI device needs QEMU q35 (--vmm qemu)",
+                return spec_fail(ret_error, "Invalid vmm '%s' for edu: the edu PCI device needs QEMU q35 (--vmm qemu)",
                                   vmm);
         json_t *req = json_object_get(spec, "require_crc32");
         if (req && !json_is_boolean(req))
-                return fail_field(ret_error, "Field 'require_crc32' must be true or false");
+                return spec_fail(ret_error, "Field 'require_crc32' must be true or false");
         if (!req)
                 json_object_set_new(spec, "require_crc32", json_false());
         /* One boot answers the question; repeat with --runs to time it. */

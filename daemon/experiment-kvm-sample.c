@@ -20,6 +20,7 @@
 #include "experiment.h"
 #include "vm.h"
 #include "vmm.h"
+#include "spec.h"
 
 #define KVM_SAMPLE_ENV "VIRTLAB_KVM_SAMPLE"
 #define KVM_SAMPLE_NAME "kvm-sample"
@@ -101,28 +102,9 @@ static int kvm_sample_find(char *ret, size_t size) {
 
 /* ---- spec validation -------------------------------------------------- */
 
-static int fail_field(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail_field(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -EINVAL;
-}
-
-static int check_bool(json_t *spec, const char *field, char **ret_error) {
-        json_t *v = json_object_get(spec, field);
-        if (!v)
-                return json_object_set_new(spec, field, json_false()) < 0 ? -ENOMEM : 0;
-        if (!json_is_boolean(v))
-                return fail_field(ret_error, "Field '%s' must be true or false", field);
-        return 0;
-}
-
 static int kvm_sample_validate(json_t *spec, char **ret_error) {
-        int r = check_bool(spec, "upper", ret_error);
-        r = r ?: check_bool(spec, "trace", ret_error);
+        int r = spec_check_bool(spec, "upper", false, ret_error);
+        r = r ?: spec_check_bool(spec, "trace", false, ret_error);
         if (r < 0)
                 return r;
         json_t *walk = json_object_get(spec, "walk");
@@ -131,7 +113,7 @@ static int kvm_sample_validate(json_t *spec, char **ret_error) {
                 char *end = NULL;
                 errno = 0;
                 if (!s || !*s || (strtoull(s, &end, 0), errno != 0 || *end))
-                        return fail_field(ret_error, "Invalid walk '%s': expected an address such as 0x7f12345672a8",
+                        return spec_fail(ret_error, "Invalid walk '%s': expected an address such as 0x7f12345672a8",
                                           s ?: "(not a string)");
         }
         json_t *mode = json_object_get(spec, "mode");
@@ -142,7 +124,7 @@ static int kvm_sample_validate(json_t *spec, char **ret_error) {
         for (const char *const *k = kvm_sample_modes; m && *k; k++)
                 if (streq(m, *k))
                         return 0;
-        return fail_field(ret_error, "Invalid mode '%s': must be real, protected, paged or long",
+        return spec_fail(ret_error, "Invalid mode '%s': must be real, protected, paged or long",
                           m ?: "(not a string)");
 }
 

@@ -20,6 +20,7 @@
 
 #include "experiment.h"
 #include "qmp-client.h"
+#include "spec.h"
 
 #define HMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define ADDR_MASK UINT64_C(0x000ffffffffff000)
@@ -75,15 +76,6 @@ static int parse_u64(const char *s, uint64_t *ret) {
 
 /* ---- spec ------------------------------------------------------------- */
 
-static int fail(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(ret_error, fmt, ap);
-        va_end(ap);
-        return r < 0 ? -ENOMEM : -EINVAL;
-}
-
 static int translate_validate(json_t *spec, char **ret_error) {
         int r = experiment_require_hmp(spec, "translate", ret_error);
         if (r < 0)
@@ -94,26 +86,26 @@ static int translate_validate(json_t *spec, char **ret_error) {
         uint64_t v;
         if (gva && (!json_is_string(gva) || strncmp(json_string_value(gva), "0x", 2) != 0 ||
                     parse_u64(json_string_value(gva), &v) < 0 || strlen(json_string_value(gva)) > 18))
-                return fail(ret_error, "Invalid gva '%s': a hex address like 0xffffffff81000000",
+                return spec_fail(ret_error, "Invalid gva '%s': a hex address like 0xffffffff81000000",
                             json_is_string(gva) ? json_string_value(gva) : "(not a string)");
         if (sym && (!json_is_string(sym) || strlen(json_string_value(sym)) == 0 ||
                     strlen(json_string_value(sym)) > SYMBOL_MAX ||
                     strspn(json_string_value(sym), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
                             strlen(json_string_value(sym))))
-                return fail(ret_error, "Invalid symbol '%s': a kernel symbol name", json_is_string(sym) ? json_string_value(sym) : "");
+                return spec_fail(ret_error, "Invalid symbol '%s': a kernel symbol name", json_is_string(sym) ? json_string_value(sym) : "");
         if ((alloc && !json_is_boolean(alloc)) || (mod && !json_is_boolean(mod)))
-                return fail(ret_error, "Fields 'guest_alloc' and 'module' must be true or false");
+                return spec_fail(ret_error, "Fields 'guest_alloc' and 'module' must be true or false");
         if (cpu && (!json_is_string(cpu) || strspn(json_string_value(cpu), "abcdefghijklmnopqrstuvwxyz0123456789-") !=
                                                     strlen(json_string_value(cpu))))
-                return fail(ret_error, "Invalid cpu '%s': a QEMU CPU model like max", json_is_string(cpu) ? json_string_value(cpu) : "");
+                return spec_fail(ret_error, "Invalid cpu '%s': a QEMU CPU model like max", json_is_string(cpu) ? json_string_value(cpu) : "");
         if ((gva != NULL) + (sym != NULL) + json_is_true(alloc) > 1)
-                return fail(ret_error, "Give one of gva, symbol or guest_alloc");
+                return spec_fail(ret_error, "Give one of gva, symbol or guest_alloc");
         if (!gva && !sym)
                 json_object_set_new(spec, "guest_alloc", json_true());
         if (!mod)
                 json_object_set_new(spec, "module", json_boolean(json_is_true(json_object_get(spec, "guest_alloc"))));
         if (json_is_true(json_object_get(spec, "guest_alloc")) && !json_is_true(json_object_get(spec, "module")))
-                return fail(ret_error, "guest_alloc needs the guest module (module must not be false)");
+                return spec_fail(ret_error, "guest_alloc needs the guest module (module must not be false)");
         return experiment_default_single_run(spec);
 }
 

@@ -16,6 +16,7 @@
 #include "stats.h"
 #include "utf8.h"
 #include "vm.h"
+#include "spec.h"
 
 #define INIT_MARKER "VIRTLAB-INIT-MARKER"
 #define RESULT_PREFIX "@@VIRTLAB-RESULT@@ "
@@ -131,43 +132,19 @@ static void job_notify_changed(Job *job) {
 
 /* ---- spec validation -------------------------------------------------- */
 
-static int fail_field(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail_field(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return -EINVAL;
-}
-
-/* Defaults an integer field and checks its range. */
-static int check_int(json_t *spec, const char *field, json_int_t def, json_int_t min, json_int_t max, char **ret_error) {
-        json_t *v = json_object_get(spec, field);
-        if (!v)
-                return json_object_set_new(spec, field, json_integer(def)) < 0 ? -ENOMEM : 0;
-        if (!json_is_integer(v))
-                return fail_field(ret_error, "Field '%s' must be an integer", field);
-        json_int_t x = json_integer_value(v);
-        if (x < min || x > max)
-                return fail_field(ret_error, "Invalid %s %" JSON_INTEGER_FORMAT ": must be between %" JSON_INTEGER_FORMAT
-                                             " and %" JSON_INTEGER_FORMAT, field, x, min, max);
-        return 0;
-}
-
 static int check_vmm(json_t *spec, char **ret_error) {
         json_t *v = json_object_get(spec, "vmm");
         if (!v)
                 json_object_set_new(spec, "vmm", v = json_string("qemu"));
         const char *name = json_string_value(v);
         if (!name)
-                return fail_field(ret_error, "Field 'vmm' must be a string");
+                return spec_fail(ret_error, "Field 'vmm' must be a string");
         if (vmm_backend_find(name))
                 return 0;
         char known[256] = "";
         for (const VmmBackend *const *b = vmm_backends(); *b; b++)
                 snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "", (*b)->name);
-        return fail_field(ret_error, "Unknown VMM '%s' (known: %s)", name, known);
+        return spec_fail(ret_error, "Unknown VMM '%s' (known: %s)", name, known);
 }
 
 /* "vmms": ["qemu", "qemu-microvm", ...] makes a compare job: runs rotate
@@ -178,18 +155,18 @@ static int check_vmms(json_t *spec, char **ret_error) {
         if (!v)
                 return 0;
         if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > JOB_VMMS_MAX)
-                return fail_field(ret_error, "Field 'vmms' must be an array of 1 to %d VMM names", JOB_VMMS_MAX);
+                return spec_fail(ret_error, "Field 'vmms' must be an array of 1 to %d VMM names", JOB_VMMS_MAX);
         json_array_foreach(v, i, e) {
                 const char *name = json_string_value(e);
                 if (!name)
-                        return fail_field(ret_error, "Field 'vmms' must hold VMM names (strings)");
+                        return spec_fail(ret_error, "Field 'vmms' must hold VMM names (strings)");
                 for (size_t k = 0; k < i; k++)
                         if (streq(name, json_string_value(json_array_get(v, k))))
-                                return fail_field(ret_error, "VMM '%s' appears twice in 'vmms'", name);
+                                return spec_fail(ret_error, "VMM '%s' appears twice in 'vmms'", name);
         }
         json_t *first = json_array_get(v, 0), *vmm = json_object_get(spec, "vmm");
         if (vmm && !json_equal(vmm, first))
-                return fail_field(ret_error, "Field 'vmm' ('%s') must be the first of 'vmms' ('%s')",
+                return spec_fail(ret_error, "Field 'vmm' ('%s') must be the first of 'vmms' ('%s')",
                                   json_is_string(vmm) ? json_string_value(vmm) : "(not a string)", json_string_value(first));
         return json_object_set(spec, "vmm", first) < 0 ? -ENOMEM : 0;
 }
@@ -207,10 +184,10 @@ static int check_vmm_each(json_t *spec, char **ret_error) {
                         return r;
                 const VmmBackend *b = vmm_backend_find(json_string_value(e));
                 if (b->needs_kvm && accel_from_string(json_string_value(json_object_get(spec, "accel"))) == ACCEL_TCG)
-                        return fail_field(ret_error, "VMM '%s' has no TCG: use --accel kvm or auto", b->name);
+                        return spec_fail(ret_error, "VMM '%s' has no TCG: use --accel kvm or auto", b->name);
                 json_int_t mib = json_integer_value(json_object_get(spec, "memory_mib"));
                 if (b->min_memory_mib && mib < b->min_memory_mib)
-                        return fail_field(ret_error, "Invalid memory_mib %" JSON_INTEGER_FORMAT ": VMM '%s' needs at least %u",
+                        return spec_fail(ret_error, "Invalid memory_mib %" JSON_INTEGER_FORMAT ": VMM '%s' needs at least %u",
                                           mib, b->name, b->min_memory_mib);
         }
         return 0;
@@ -221,7 +198,7 @@ static int check_accel(json_t *spec, char **ret_error) {
         if (!v)
                 return json_object_set_new(spec, "accel", json_string("auto")) < 0 ? -ENOMEM : 0;
         if (accel_from_string(json_string_value(v)) < 0)
-                return fail_field(ret_error, "Invalid accel '%s': must be auto, kvm or tcg",
+                return spec_fail(ret_error, "Invalid accel '%s': must be auto, kvm or tcg",
                                   json_is_string(v) ? json_string_value(v) : "(not a string)");
         return 0;
 }
@@ -240,7 +217,7 @@ static int check_unknown_fields(const ExperimentKind *kind, json_t *spec, char *
                 for (const char *const *f = kind->spec_fields; f && *f; f++)
                         known = known || streq(key, *f);
                 if (!known)
-                        return fail_field(ret_error, "Unknown field '%s' in experiment spec", key);
+                        return spec_fail(ret_error, "Unknown field '%s' in experiment spec", key);
         }
         return 0;
 }
@@ -248,12 +225,12 @@ static int check_unknown_fields(const ExperimentKind *kind, json_t *spec, char *
 static int check_image(json_t *spec, const JobContext *ctx, char **ret_error) {
         json_t *v = json_object_get(spec, "image");
         if (v && !json_is_string(v))
-                return fail_field(ret_error, "Field 'image' must be a directory path");
+                return spec_fail(ret_error, "Field 'image' must be a directory path");
         const char *dir = v ? json_string_value(v) : ctx->image_dir;
         char path[4096];
         snprintf(path, sizeof(path), "%s/image.json", dir);
         if (access(path, R_OK) < 0)
-                return fail_field(ret_error, "Guest image not found: %s (build it with 'make image')", path);
+                return spec_fail(ret_error, "Guest image not found: %s (build it with 'make image')", path);
         if (!v)
                 json_object_set_new(spec, "image", json_string(dir));
         return 0;
@@ -261,23 +238,23 @@ static int check_image(json_t *spec, const JobContext *ctx, char **ret_error) {
 
 int job_spec_validate(const ExperimentKind *kind, json_t *spec, const JobContext *ctx, char **ret_error) {
         if (!json_is_object(spec))
-                return fail_field(ret_error, "Experiment spec must be a JSON object");
+                return spec_fail(ret_error, "Experiment spec must be a JSON object");
         int r = check_unknown_fields(kind, spec, ret_error);
         r = r ?: kind->validate(spec, ret_error);
         r = r ?: check_vmms(spec, ret_error);
         r = r ?: check_vmm(spec, ret_error);
-        r = r ?: check_int(spec, "runs", 10, 1, RUNS_MAX, ret_error);
-        r = r ?: check_int(spec, "warmup", 1, 0, WARMUP_MAX, ret_error);
-        r = r ?: check_int(spec, "memory_mib", 256, 64, 65536, ret_error);
-        r = r ?: check_int(spec, "vcpus", 1, 1, 64, ret_error);
-        r = r ?: check_int(spec, "timeout_s", 60, 1, 3600, ret_error);
-        r = r ?: check_int(spec, "settle_ms", 500, 0, 60000, ret_error);
+        r = r ?: spec_check_int(spec, "runs", 10, 1, RUNS_MAX, ret_error);
+        r = r ?: spec_check_int(spec, "warmup", 1, 0, WARMUP_MAX, ret_error);
+        r = r ?: spec_check_int(spec, "memory_mib", 256, 64, 65536, ret_error);
+        r = r ?: spec_check_int(spec, "vcpus", 1, 1, 64, ret_error);
+        r = r ?: spec_check_int(spec, "timeout_s", 60, 1, 3600, ret_error);
+        r = r ?: spec_check_int(spec, "settle_ms", 500, 0, 60000, ret_error);
         r = r ?: check_accel(spec, ret_error);
         r = r ?: check_vmm_each(spec, ret_error);
         r = r ?: check_image(spec, ctx, ret_error);
         json_t *b = json_object_get(spec, "bind_to_client");
         if (r == 0 && b && !json_is_boolean(b))
-                return fail_field(ret_error, "Field 'bind_to_client' must be true or false");
+                return spec_fail(ret_error, "Field 'bind_to_client' must be true or false");
         return r;
 }
 
