@@ -11,12 +11,11 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <event2/event.h>
 
+#include "child.h"
 #include "experiment.h"
 #include "vm.h"
 #include "vmm.h"
@@ -177,18 +176,7 @@ static int build_argv(Run *run, const char *path, char ***argv, size_t *n) {
 }
 
 /* Child side of fork(): stdout/stderr to the pipes, die with the daemon. */
-_Noreturn static void child_exec(char **argv, int out_w, int err_w) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int null = open("/dev/null", O_RDONLY);
-        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out_w, STDOUT_FILENO) < 0 ||
-            dup2(err_w, STDERR_FILENO) < 0)
-                _exit(127);
-        execv(argv[0], argv);
-        dprintf(STDERR_FILENO, "kvm-sample: cannot execute %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-}
-
-/* Forks the child; on success *p owns its pid and the read ends. */
+/* Forks the child; on success *p owns its pid, pidfd and the read ends. */
 static int proc_spawn(KvmSampleProc *p, char **argv) {
         int out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF };
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
@@ -196,24 +184,23 @@ static int proc_spawn(KvmSampleProc *p, char **argv) {
                 safe_close(out[0]), safe_close(out[1]), safe_close(err[0]), safe_close(err[1]);
                 return r;
         }
-        p->t_start = now_usec();
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                safe_close(out[0]), safe_close(out[1]), safe_close(err[0]), safe_close(err[1]);
-                return r;
-        }
-        if (pid == 0)
-                child_exec(argv, out[1], err[1]);
-        p->pid = pid;
+        ChildSpawn cs = { .argv = argv, .stdout_fd = out[1], .stderr_fd = err[1] };
+        Child child;
+        int r = child_spawn(&cs, &child);
         safe_close(out[1]);
         safe_close(err[1]);
+        if (r < 0) {
+                safe_close(out[0]), safe_close(err[0]);
+                return r;
+        }
+        p->t_start = child.t_fork;
+        p->pid = child.pid;
+        p->pidfd = child.pidfd;
         p->out_fd = out[0];
         p->err_fd = err[0];
         (void) fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
         (void) fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
-        p->pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        return p->pidfd < 0 ? -errno : 0;
+        return 0;
 }
 
 static void kvm_sample_finish(KvmSampleProc *p);

@@ -3,17 +3,16 @@
  * diagnostics, and a QMP client.  The child gets PR_SET_PDEATHSIG so even a
  * SIGKILLed daemon leaves no VMM behind. */
 #include "vm.h"
+#include "child.h"
 #include "utf8.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/inotify.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #define CONSOLE_LINE_MAX (64 * 1024)
@@ -65,10 +64,6 @@ static void on_diag(evutil_socket_t fd, short what, void *userdata);
 static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata);
 static void on_vmm_log(evutil_socket_t fd, short what, void *userdata);
 
-static int pidfd_open_compat(pid_t pid) {
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-}
-
 pid_t vm_pid(const Vm *vm) { return vm->pid; }
 QmpClient *vm_qmp(const Vm *vm) { return vm->qmp_ready ? vm->qmp : NULL; }
 char *const *vm_argv(const Vm *vm) { return vm->argv; }
@@ -88,30 +83,6 @@ void vm_describe_status(int st, char *buf, size_t size) {
                          WTERMSIG(st) == SIGSYS ? " (a seccomp filter refused a system call)" : "");
         else
                 snprintf(buf, size, "ended with wait status 0x%x", (unsigned) st);
-}
-
-/* Child side of fork(): wire fds, die with the daemon, exec.  Reports an exec
- * failure's errno through errpipe (close-on-exec, so success closes it). */
-_Noreturn static void child_exec(Vm *vm, int serial_fd, int qmp_fd, int diag_w, int errpipe) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        sigset_t all;
-        sigemptyset(&all);
-        (void) sigprocmask(SIG_SETMASK, &all, NULL);
-        int null = open("/dev/null", O_RDONLY);
-        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(diag_w, STDOUT_FILENO) < 0 ||
-            dup2(diag_w, STDERR_FILENO) < 0)
-                goto fail;
-        /* The argv names these fds: clear close-on-exec on exactly them. */
-        if ((serial_fd >= 0 && fcntl(serial_fd, F_SETFD, 0) < 0) || (qmp_fd >= 0 && fcntl(qmp_fd, F_SETFD, 0) < 0))
-                goto fail;
-        for (const char *const *e = vm->backend->env; e && *e; e++)
-                if (putenv((char *) *e) < 0)
-                        goto fail;
-        execv(vm->argv[0], vm->argv);
-fail:;
-        int e = errno;
-        (void) !write(errpipe, &e, sizeof(e));
-        _exit(127);
 }
 
 /* "DIR/NAME" if it fits a sockaddr_un (the only limit that matters for the
@@ -282,36 +253,6 @@ static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata) {
         (void) evtimer_add(vm->qmp_retry, &tv);
 }
 
-static int fork_and_exec(Vm *vm, int serial_fd, int qmp_fd, int diag_w) {
-        int errpipe[2];
-        if (pipe2(errpipe, O_CLOEXEC) < 0)
-                return -errno;
-        vm->t_spawn = now_usec();
-        pid_t pid = fork();
-        if (pid < 0) {
-                int e = -errno;
-                safe_close(errpipe[0]);
-                safe_close(errpipe[1]);
-                return e;
-        }
-        if (pid == 0) {
-                safe_close(errpipe[0]);
-                child_exec(vm, serial_fd, qmp_fd, diag_w, errpipe[1]);
-        }
-        safe_close(errpipe[1]);
-        vm->pid = pid;
-        int child_errno = 0;
-        ssize_t k = read(errpipe[0], &child_errno, sizeof(child_errno));
-        vm->t_exec = now_usec();
-        safe_close(errpipe[0]);
-        if (k == sizeof(child_errno)) {
-                (void) waitpid(pid, NULL, 0);
-                vm->pid = 0;
-                return -child_errno;
-        }
-        return 0;
-}
-
 static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
         VmConfig c = o->config;
         _cleanup_close_ int serial_child = -EBADF, qmp_child = -EBADF;
@@ -325,13 +266,23 @@ static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
         if (pipe2(diag, O_CLOEXEC) < 0)
                 return -errno;
         vm->diag_fd = diag[0];
-        r = fork_and_exec(vm, serial_child, qmp_child, diag[1]);
+        int inherit[2];
+        size_t n_inherit = 0;
+        if (serial_child >= 0)
+                inherit[n_inherit++] = serial_child;
+        if (qmp_child >= 0)
+                inherit[n_inherit++] = qmp_child;
+        ChildSpawn cs = { .argv = vm->argv, .env = (char *const *) vm->backend->env, .stdout_fd = diag[1],
+                          .stderr_fd = diag[1], .inherit_fds = inherit, .n_inherit_fds = n_inherit };
+        Child child;
+        r = child_spawn(&cs, &child);
         safe_close(diag[1]);
         if (r < 0)
                 return r;
-        vm->pidfd = pidfd_open_compat(vm->pid);
-        if (vm->pidfd < 0)
-                return -errno;
+        vm->pid = child.pid;
+        vm->pidfd = child.pidfd;
+        vm->t_spawn = child.t_fork;
+        vm->t_exec = child.t_exec;
         r = start_watchers(vm);
         if (r < 0)
                 return r;
