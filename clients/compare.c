@@ -91,7 +91,7 @@ static void print_metric(FILE *f, json_t *doc, json_t *vmms, const char *metric,
                                 (long long) json_integer_value(json_object_get(st, "n")), meanci, num(st, "median"),
                                 100 * num(st, "cv"), minmax, ratio, verdict, compare_flags(st));
                 else
-                        fprintf(f, "  %-14s %4lld %22s %11.2f %6.1f%% %23s %7.3f  %s%s%s\n", name,
+                        fprintf(f, "  %-14s %4lld %22s %11.2f %6.1f%% %23s %7.3f  %s%s%s", name,
                                 (long long) json_integer_value(json_object_get(st, "n")), meanci, num(st, "median"),
                                 100 * num(st, "cv"), minmax, ratio, verdict, compare_flags(st)[0] ? "  [" : "",
                                 compare_flags(st)[0] ? compare_flags(st) : "");
