@@ -42,6 +42,7 @@ typedef struct Args {
         double threshold;        /* compare: regression threshold, fraction */
         double gate_alpha;       /* compare: significance the gate needs */
         double alpha;            /* compare/report: significance of table verdicts */
+        long attach_job;         /* mtree: read the tree of this running job's VM */
 } Args;
 
 typedef struct Waiter {
@@ -100,6 +101,7 @@ static void help(void) {
                "  --settle-ms MS         wait after init before measuring  [500]\n"
                "  --image DIR            guest image directory (image.json)\n"
                "  --param KEY=VALUE      any other spec field (VALUE is JSON or a string)\n"
+               "  --job ID               mtree: read the tree of the VM job ID is running now\n"
                "  --no-wait              print the job id and return at once\n\n"
                "Compare options:\n"
                "  --save-baseline FILE   write the measured samples as a baseline\n"
@@ -181,7 +183,7 @@ static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
                O_FORMAT, O_JSON, O_BUS, O_KIND, O_STATE, O_LIMIT, O_PARAM, O_FLAT, O_DEVICE, O_GVA, O_SYMBOL, O_GUEST_ALLOC, O_MODULE, O_EXPERIMENTS, O_BASELINE,
                O_SAVE_BASELINE, O_JUNIT, O_OUT, O_THRESHOLD, O_GATE_ALPHA, O_ALPHA,
                O_TIME, O_THREADS, O_SIZES, O_MODES, O_QUICK, O_DISK, O_FORCE, O_CPU_MAX_PRIME,
-               O_UPPER, O_TRACE, O_MODE, O_WALK };
+               O_UPPER, O_TRACE, O_MODE, O_WALK, O_JOB };
         static const struct option opts[] = {
                 { "vmm", required_argument, NULL, O_VMM },         { "runs", required_argument, NULL, O_RUNS },
                 { "warmup", required_argument, NULL, O_WARMUP },   { "accel", required_argument, NULL, O_ACCEL },
@@ -193,6 +195,7 @@ static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
                 { "state", required_argument, NULL, O_STATE },     { "limit", required_argument, NULL, O_LIMIT },
                 { "param", required_argument, NULL, O_PARAM },
                 { "flat", no_argument, NULL, O_FLAT },             { "device", required_argument, NULL, O_DEVICE },
+                { "job", required_argument, NULL, O_JOB },
                 { "gva", required_argument, NULL, O_GVA },         { "symbol", required_argument, NULL, O_SYMBOL },
                 { "guest-alloc", no_argument, NULL, O_GUEST_ALLOC }, { "module", no_argument, NULL, O_MODULE },
                 { "experiments", required_argument, NULL, O_EXPERIMENTS }, { "baseline", required_argument, NULL, O_BASELINE },
@@ -230,6 +233,7 @@ static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
                 case O_LIMIT: r = parse_long("--limit", optarg, &a->limit); break;
                 case O_PARAM: r = set_param(a, optarg); break;
                 case O_FLAT: json_object_set_new(a->spec, "flat", json_true()); break;
+                case O_JOB: r = parse_long("--job", optarg, &a->attach_job); break;
                 case O_DEVICE: r = add_device(a, optarg); break;
                 case O_GVA: json_object_set_new(a->spec, "gva", json_string(optarg)); break;
                 case O_SYMBOL: json_object_set_new(a->spec, "symbol", json_string(optarg)); break;
@@ -923,7 +927,51 @@ static int cmd_bench(sd_bus *bus, Args *a, char **args, int n) {
         return EXIT_USAGE;
 }
 
+/* mtree --job ID: the memory tree of the VM a running job has up right now. */
+static int cmd_mtree_attach(sd_bus *bus, Args *a) {
+        char path[64];
+        snprintf(path, sizeof(path), "/org/virtlab/Lab1/job/_%ld", a->attach_job);
+        bool flat = json_is_true(json_object_get(a->spec, "flat"));
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        int r = sd_bus_call_method(bus, BUS_NAME, path, JOB_IFACE, "MemoryTree", &e, &reply, "b", flat);
+        if (r < 0) {
+                if (sd_bus_error_has_names(&e, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_METHOD))
+                        fprintf(stderr, "virtlabctl: no active job %ld\n", a->attach_job);
+                int code = sd_bus_error_has_names(&e, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_METHOD)
+                                   ? EXIT_USAGE
+                                   : call_failed("mtree", &e, r);
+                sd_bus_error_free(&e);
+                return code;
+        }
+        const char *text;
+        r = sd_bus_message_read(reply, "s", &text);
+        json_t *tree = r >= 0 ? parse_json(text) : NULL;
+        sd_bus_message_unref(reply);
+        if (!tree)
+                return EXIT_FAILED;
+        if (a->format == OUTPUT_JSON) {
+                json_dumpf(tree, stdout, JSON_INDENT(2));
+                putchar('\n');
+        } else {
+                /* The renderer reads a result document: wrap the tree in one. */
+                json_t *doc = json_pack("{s:s, s:I, s:{s:b}, s:[{s:O}]}", "kind", "mtree", "job_id",
+                                        (json_int_t) a->attach_job, "spec", "flat", flat, "runs",
+                                        flat ? "mtree_flat" : "mtree", tree);
+                bool ok = doc && output_mtree(stdout, doc, a->format);
+                json_decref(doc);
+                if (!ok) {
+                        json_decref(tree);
+                        return EXIT_FAILED;
+                }
+        }
+        json_decref(tree);
+        return EXIT_OK;
+}
+
 static int dispatch(sd_bus *bus, Args *a, const char *cmd, char **args, int n) {
+        if (strcmp(cmd, "mtree") == 0 && a->attach_job > 0 && n == 0)
+                return cmd_mtree_attach(bus, a);
         if (strcmp(cmd, "describe") == 0)
                 return cmd_describe(bus, a);
         if (strcmp(cmd, "boot") == 0 || strcmp(cmd, "memory") == 0)

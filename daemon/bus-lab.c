@@ -6,12 +6,14 @@
 
 #include "experiment.h"
 #include "manager.h"
+#include "mtree.h"
 #include "util.h"
 
 #define BUS_ERROR_VMM_UNAVAILABLE "org.virtlab.Lab1.VmmUnavailable"
 #define BUS_ERROR_NO_SUCH_JOB "org.virtlab.Lab1.NoSuchJob"
 #define BUS_ERROR_TOO_MANY_JOBS "org.virtlab.Lab1.TooManyJobs"
 #define BUS_ERROR_JOB_NOT_FINISHED "org.virtlab.Lab1.JobNotFinished"
+#define BUS_ERROR_NO_RUNNING_VM "org.virtlab.Lab1.NoRunningVm"
 
 static json_t *describe_image(const char *image_dir) {
         char path[4096];
@@ -252,6 +254,63 @@ static int job_property(sd_bus *bus, const char *path, const char *interface, co
         return -ENOENT;
 }
 
+typedef struct TreeRequest {
+        Manager *manager;     /* for the bus kick after replying */
+        sd_bus_message *msg;  /* the pending MemoryTree call */
+        bool flat;            /* info mtree -f */
+} TreeRequest;
+
+static void on_tree_reply(QmpClient *c, int error, json_t *result, const char *cls, const char *desc, void *userdata) {
+        TreeRequest *t = userdata;
+        const char *text = json_string_value(result);
+        json_t *doc = NULL;
+        size_t line = 0;
+        int r = error < 0 || !text ? (error < 0 ? error : -EBADMSG) : mtree_parse(text, strlen(text), &doc, &line);
+        if (r < 0 && line > 0)
+                (void) sd_bus_reply_method_errorf(t->msg, BUS_ERROR_NO_RUNNING_VM,
+                                                  "The VM's 'info mtree' output does not parse (line %zu)", line);
+        else if (r < 0)
+                (void) sd_bus_reply_method_errorf(t->msg, BUS_ERROR_NO_RUNNING_VM,
+                                                  "Reading the memory tree of the running VM failed: %s",
+                                                  desc ?: strerror(-r));
+        else {
+                json_object_set_new(doc, "how", json_string(t->flat ? "QMP human-monitor-command \"info mtree -f\" on the job's VM"
+                                                                    : "QMP human-monitor-command \"info mtree\" on the job's VM"));
+                _cleanup_free_ char *out = json_dumps(doc, JSON_COMPACT);
+                (void) sd_bus_reply_method_return(t->msg, "s", out ?: "{}");
+        }
+        json_decref(doc);
+        bus_event_kick(t->manager->bus_event);
+        sd_bus_message_unref(t->msg);
+        free(t);
+}
+
+/* Attaches to whatever VM the job runs now (e.g. a memory job settling, a
+ * translate guest holding) and returns its MemoryRegion tree as JSON. */
+static int method_job_memory_tree(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        ManagedJob *mj = userdata;
+        int flat;
+        int r = sd_bus_message_read(msg, "b", &flat);
+        if (r < 0)
+                return r;
+        QmpClient *q = job_running_hmp(mj->job);
+        if (!q)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_RUNNING_VM,
+                                         "Job %u has no running VM with a human monitor right now (state %s, phase '%s')",
+                                         job_id(mj->job), job_state_to_string(job_state(mj->job)), job_phase(mj->job));
+        TreeRequest *t = calloc(1, sizeof(TreeRequest));
+        if (!t)
+                return -ENOMEM;
+        *t = (TreeRequest) { .manager = mj->manager, .msg = sd_bus_message_ref(msg), .flat = flat };
+        r = qmp_client_hmp(q, flat ? "info mtree -f" : "info mtree", 10 * USEC_PER_SEC, on_tree_reply, t);
+        if (r < 0) {
+                sd_bus_message_unref(t->msg);
+                free(t);
+                return sd_bus_error_set_errnof(error, r, "Failed to ask the VM for its memory tree: %m");
+        }
+        return 1; /* replied later, from on_tree_reply */
+}
+
 static int method_job_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         ManagedJob *mj = userdata;
         job_cancel(mj->job, "canceled by request");
@@ -320,6 +379,8 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("RunsDone", "u", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Error", "s", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel, 0),
+        SD_BUS_METHOD_WITH_ARGS("MemoryTree", SD_BUS_ARGS("b", flat), SD_BUS_RESULT("s", tree), method_job_memory_tree,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("RunFinished", SD_BUS_ARGS("u", index, "s", sample), 0),
         SD_BUS_VTABLE_END,
 };

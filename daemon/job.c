@@ -408,6 +408,11 @@ struct event_base *run_event_base(Run *run) { return run->job->ctx.base; }
 json_t *run_sample(Run *run) { return run->sample; }
 pid_t run_vmm_pid(Run *run) { return run->vm ? vm_pid(run->vm) : 0; }
 QmpClient *run_qmp(Run *run) { return run->vm ? vm_qmp(run->vm) : NULL; }
+
+QmpClient *job_running_hmp(Job *job) {
+        Run *run = job->run;
+        return run && run->vm && vm_running(run->vm) && run_vmm_has_hmp(run) ? run_qmp(run) : NULL;
+}
 bool run_vmm_has_hmp(Run *run) { return run->job->vmms[run->vmm].backend->has_hmp; }
 
 void run_set_phase(Run *run, const char *phase) {

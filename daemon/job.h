@@ -66,4 +66,7 @@ unsigned job_runs_done(const Job *job);
 unsigned job_runs_total(const Job *job);
 const char *job_error(const Job *job);
 const char *job_vmm(const Job *job);
+/* QMP of the VM the job is running right now, if it is up and speaks HMP;
+ * NULL otherwise (between runs, VM-less kinds, StratoVirt). */
+QmpClient *job_running_hmp(Job *job);
 bool job_bound_to_client(const Job *job);

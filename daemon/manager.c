@@ -160,6 +160,7 @@ int manager_add_job(Manager *m, Job *job, const char *bind_sender, ManagedJob **
         if (!mj)
                 return -ENOMEM;
         mj->job = job;
+        mj->manager = m;
         snprintf(mj->path, sizeof(mj->path), BUS_JOB_PREFIX "/_%u", job_id(job));
         if (bind_sender) {
                 int r = sd_bus_track_new(m->bus, &mj->track, on_client_gone, mj);

@@ -23,6 +23,7 @@ typedef struct ManagedJob {
         Job *job;            /* the job */
         char path[64];       /* its bus object path */
         sd_bus_track *track; /* the starting client, when bound to it */
+        struct Manager *manager; /* owner */
         struct ManagedJob *next; /* queue order */
 } ManagedJob;
 

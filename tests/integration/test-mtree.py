@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from virtlab_test import ROOT, Lab, Tap  # noqa: E402
+from virtlab_test import ROOT, Lab, Tap, wait_for  # noqa: E402
 
 try:
     import jsonschema
@@ -76,6 +77,25 @@ try:
 
     p = lab.ctl("mtree", "--vmm", "stratovirt", timeout=30)
     tap.ok(p.returncode == 2 and "not supported by stratovirt" in p.stderr, "stratovirt is refused clearly", p.stderr)
+
+    # Attach to another job's VM: a memory job holding its guest during a long settle.
+    job = lab.ctl("memory", "--runs", "1", "--warmup", "0", "--settle-ms", "30000", "--no-wait").stdout.strip()
+    wait_for(lambda: lab.vmm_children(), 30, "the memory job's VM")
+    # Until QMP is up the daemon answers "no running VM ... (phase 'spawn')": retry briefly.
+    for _ in range(60):
+        p, attached = lab.ctl_json("mtree", "--job", job, timeout=60)
+        if p.returncode == 0 or "no running VM" not in p.stderr:
+            break
+        time.sleep(0.25)
+    regs = [r for s in (attached or {}).get("address_spaces", []) for r in regions(s["regions"])]
+    tap.ok(p.returncode == 0 and any(r["name"] == "system" for r in regs)
+           and any(r.get("alias", {}).get("target") == "pc.ram" for r in regs),
+           "mtree --job attaches to a running job's VM", p.stderr)
+    validate(attached or {}, MTREE_SCHEMA, "attached tree matches schemas/mtree.schema.json")
+    lab.ctl("cancel", job)
+    wait_for(lambda: not lab.vmm_children(), 30, "the canceled job's VM to go")
+    p = lab.ctl("mtree", "--job", job)
+    tap.ok(p.returncode == 2 and f"no active job {job}" in p.stderr, "mtree --job of a finished job is refused", p.stderr)
 finally:
     lab.close()
 tap.done()
