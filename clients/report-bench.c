@@ -51,22 +51,6 @@ static json_t *cells_of(json_t *doc, const char *headline) {
         return cells;
 }
 
-static int run_gnuplot(const char *script) {
-        pid_t pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                execlp("gnuplot", "gnuplot", script, (char *) NULL);
-                _exit(127);
-        }
-        int status;
-        if (waitpid(pid, &status, 0) < 0)
-                return -errno;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-                return -ENOENT;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-}
-
 /* A clustered bar chart with CI95 error bars: one cluster per cell, one bar
  * per job (VMM). */
 static int plot(const char *dir, const char *svg_name, json_t *const *docs, size_t n, json_t *cells, const char *headline,
@@ -103,7 +87,7 @@ static int plot(const char *dir, const char *svg_name, json_t *const *docs, size
                         (long long) json_integer_value(json_object_get(docs[k], "job_id")));
         fputc('\n', g);
         fclose(g);
-        int r = run_gnuplot(gp);
+        int r = report_run_gnuplot(gp);
         (void) unlink(dat);
         (void) unlink(gp);
         return r;

@@ -47,8 +47,7 @@ static void text(FILE *f, ReportFormat fmt, const char *s) {
                 fputs(s, f);
 }
 
-/* Runs "gnuplot SCRIPT" (no shell); returns 0 when it exited 0. */
-static int run_gnuplot(const char *script) {
+int report_run_gnuplot(const char *script) {
         pid_t pid = fork();
         if (pid < 0)
                 return -errno;
@@ -117,7 +116,7 @@ static int plot_metric(const char *dir, json_t *doc, json_t *vmms, const char *m
                 fputc('\n', g);
         }
         fclose(g);
-        int r = run_gnuplot(gp);
+        int r = report_run_gnuplot(gp);
         (void) unlink(dat);
         (void) unlink(gp);
         return r;

@@ -27,3 +27,7 @@ int report_write(const char *dir, json_t *const *docs, size_t n, ReportFormat fm
  * report builds and runs without it; it must return 0 or -errno. */
 int report_bench_section(FILE *f, json_t *const *docs, size_t n, ReportFormat fmt, const char *dir)
         __attribute__((weak));
+
+/* Runs "gnuplot SCRIPT" without a shell: 0 when it exited 0, -ENOENT when
+ * gnuplot is not installed, another -errno otherwise. */
+int report_run_gnuplot(const char *script);
