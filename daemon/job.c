@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "stats.h"
+#include "summary.h"
 #include "utf8.h"
 #include "vm.h"
 #include "spec.h"
@@ -877,70 +877,12 @@ static char **job_metric_names(Job *job) {
         return v;
 }
 
-/* The values of one metric over the measured, successful runs of one VMM
- * (vmm NULL: every run); v has room for every sample.  Returns the count. */
-static size_t job_metric_values(Job *job, const char *metric, const char *vmm, double *v) {
-        size_t k = 0, i;
-        json_t *s;
-        json_array_foreach(job->samples, i, s) {
-                json_t *x = json_object_get(s, metric);
-                if (json_is_true(json_object_get(s, "ok")) && !json_is_true(json_object_get(s, "warmup")) &&
-                    (!vmm || streq_ptr(json_string_value(json_object_get(s, "vmm")), vmm)) && json_is_number(x) &&
-                    json_number_value(x) >= 0)
-                        v[k++] = json_number_value(x);
-        }
-        return k;
-}
-
-/* {metric: stats} over the runs of one VMM (vmm NULL: every run). */
-static json_t *job_summary(Job *job, char *const *metrics, const char *vmm) {
-        json_t *summary = json_object();
-        size_t n = json_array_size(job->samples);
-        _cleanup_free_ double *v = calloc(n ? n : 1, sizeof(double));
-        for (char *const *m = metrics; v && m && *m; m++) {
-                size_t k = job_metric_values(job, *m, vmm, v);
-                StatsSummary st;
-                if (k > 0 && stats_summarize(v, k, &st) >= 0)
-                        json_object_set_new(summary, *m, stats_summary_to_json(&st));
-        }
-        return summary;
-}
-
-/* {vmm: {metric: stats}} for every VMM of a compare job. */
-static json_t *job_summary_by_vmm(Job *job, char *const *metrics) {
-        json_t *by = json_object();
-        for (size_t i = 0; by && i < job->n_vmms; i++)
-                json_object_set_new(by, job->vmms[i].backend->name, job_summary(job, metrics, job->vmms[i].backend->name));
-        return by;
-}
-
-/* Every other VMM against the first (the reference), metric by metric: the
- * ratio of means and two-sided p-values of a permutation test (the verdict's
- * test: exact up to 10 runs a side) and of Mann-Whitney U (robust to
- * outliers).  A row needs at least 2 runs on each side. */
-static json_t *job_comparisons(Job *job, char *const *metrics) {
-        json_t *rows = json_array();
-        size_t n = json_array_size(job->samples);
-        _cleanup_free_ double *a = calloc(n ? n : 1, sizeof(double)), *b = calloc(n ? n : 1, sizeof(double));
-        const char *ref = job->vmms[0].backend->name;
-        for (size_t j = 1; rows && a && b && j < job->n_vmms; j++)
-                for (char *const *m = metrics; m && *m; m++) {
-                        size_t na = job_metric_values(job, *m, ref, a);
-                        size_t nb = job_metric_values(job, *m, job->vmms[j].backend->name, b);
-                        StatsSummary sa, sb;
-                        double p_perm, p_mw;
-                        if (na < 2 || nb < 2 || stats_summarize(a, na, &sa) < 0 || stats_summarize(b, nb, &sb) < 0 ||
-                            stats_permutation_test(a, na, b, nb, &p_perm) < 0 || stats_mann_whitney(a, na, b, nb, &p_mw) < 0)
-                                continue;
-                        json_t *row = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:s}", "metric", *m, "vmm",
-                                                job->vmms[j].backend->name, "reference", ref, "n_reference", (json_int_t) na,
-                                                "n", (json_int_t) nb, "diff_mean", sb.mean - sa.mean, "p_permutation",
-                                                p_perm, "p_mann_whitney", p_mw, "p", p_perm, "test", "permutation");
-                        if (row)
-                                json_object_set_new(row, "ratio", sa.mean != 0 ? json_real(sb.mean / sa.mean) : json_null());
-                        json_array_append_new(rows, row);
-                }
-        return rows;
+/* The VMM names of the job, in rotation order (borrowed strings). */
+static const char **job_vmm_names(Job *job) {
+        const char **v = calloc(job->n_vmms + 1, sizeof(char *));
+        for (size_t i = 0; v && i < job->n_vmms; i++)
+                v[i] = job->vmms[i].backend->name;
+        return v;
 }
 
 static json_t *job_result_document(Job *job) {
@@ -949,10 +891,12 @@ static json_t *job_result_document(Job *job) {
         char **names = job_metric_names(job);
         for (char **m = names; m && *m; m++)
                 json_array_append_new(metrics, json_string(*m));
+        _cleanup_free_ const char **vmms = job_vmm_names(job);
+        bool multi = job->n_vmms > 1 && vmms;
         /* A compare job's "summary" is its reference VMM's; summary_by_vmm has them all. */
-        json_t *summary = job_summary(job, names, job->n_vmms > 1 ? job->vmms[0].backend->name : NULL);
-        json_t *by_vmm = job->n_vmms > 1 ? job_summary_by_vmm(job, names) : NULL;
-        json_t *comparisons = job->n_vmms > 1 ? job_comparisons(job, names) : NULL;
+        json_t *summary = summary_of(job->samples, names, multi ? vmms[0] : NULL);
+        json_t *by_vmm = multi ? summary_by_vmm(job->samples, names, vmms, job->n_vmms) : NULL;
+        json_t *comparisons = multi ? summary_comparisons(job->samples, names, vmms, job->n_vmms) : NULL;
         strv_free(names);
         json_t *doc = json_pack("{s:s, s:I, s:s, s:s, s:s?, s:O, s:O?, s:s?, s:s, s:o, s:o, s:O, s:I, s:I}", "schema",
                          "virtlab/result/v1", "job_id", (json_int_t) job->id, "kind", job->kind->name, "state",
@@ -961,10 +905,10 @@ static json_t *job_result_document(Job *job) {
                          "runs", job->samples, "runs_total", (json_int_t) job->runs_total, "warmup",
                          (json_int_t) job->warmup);
         if (doc && by_vmm) {
-                json_t *vmms = json_array();
-                for (size_t i = 0; vmms && i < job->n_vmms; i++)
-                        json_array_append_new(vmms, json_string(job->vmms[i].backend->name));
-                json_object_set_new(doc, "vmms", vmms);
+                json_t *rotation = json_array();
+                for (size_t i = 0; rotation && i < job->n_vmms; i++)
+                        json_array_append_new(rotation, json_string(vmms[i]));
+                json_object_set_new(doc, "vmms", rotation);
                 json_object_set(doc, "summary_by_vmm", by_vmm);
                 json_object_set(doc, "comparisons", comparisons);
         }
