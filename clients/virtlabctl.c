@@ -99,6 +99,8 @@ static void help(void) {
                "  --vcpus N              guest CPUs                        [1]\n"
                "  --timeout SEC          per-run timeout                   [60]\n"
                "  --settle-ms MS         wait after init before measuring  [500]\n"
+               "  --pin CPUS             pin the VMM to these host CPUs (0, 0-1, 0,2)\n"
+               "  --drop-caches          sync and drop the page cache before every run (root)\n"
                "  --image DIR            guest image directory (image.json)\n"
                "  --param KEY=VALUE      any other spec field (VALUE is JSON or a string)\n"
                "  --job ID               mtree: read the tree of the VM job ID is running now\n"
@@ -183,7 +185,7 @@ static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
                O_FORMAT, O_JSON, O_BUS, O_KIND, O_STATE, O_LIMIT, O_PARAM, O_FLAT, O_DEVICE, O_GVA, O_SYMBOL, O_GUEST_ALLOC, O_MODULE, O_EXPERIMENTS, O_BASELINE,
                O_SAVE_BASELINE, O_JUNIT, O_OUT, O_THRESHOLD, O_GATE_ALPHA, O_ALPHA,
                O_TIME, O_THREADS, O_SIZES, O_MODES, O_QUICK, O_DISK, O_FORCE, O_CPU_MAX_PRIME,
-               O_UPPER, O_TRACE, O_MODE, O_WALK, O_JOB };
+               O_UPPER, O_TRACE, O_MODE, O_WALK, O_JOB, O_DROP_CACHES, O_PIN };
         static const struct option opts[] = {
                 { "vmm", required_argument, NULL, O_VMM },         { "runs", required_argument, NULL, O_RUNS },
                 { "warmup", required_argument, NULL, O_WARMUP },   { "accel", required_argument, NULL, O_ACCEL },
@@ -196,6 +198,7 @@ static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
                 { "param", required_argument, NULL, O_PARAM },
                 { "flat", no_argument, NULL, O_FLAT },             { "device", required_argument, NULL, O_DEVICE },
                 { "job", required_argument, NULL, O_JOB },
+                { "drop-caches", no_argument, NULL, O_DROP_CACHES }, { "pin", required_argument, NULL, O_PIN },
                 { "gva", required_argument, NULL, O_GVA },         { "symbol", required_argument, NULL, O_SYMBOL },
                 { "guest-alloc", no_argument, NULL, O_GUEST_ALLOC }, { "module", no_argument, NULL, O_MODULE },
                 { "experiments", required_argument, NULL, O_EXPERIMENTS }, { "baseline", required_argument, NULL, O_BASELINE },
@@ -234,6 +237,8 @@ static int parse_args(int argc, char **argv, Args *a, bool stop_at_command) {
                 case O_PARAM: r = set_param(a, optarg); break;
                 case O_FLAT: json_object_set_new(a->spec, "flat", json_true()); break;
                 case O_JOB: r = parse_long("--job", optarg, &a->attach_job); break;
+                case O_DROP_CACHES: json_object_set_new(a->spec, "drop_caches", json_true()); break;
+                case O_PIN: json_object_set_new(a->spec, "pin_cpus", json_string(optarg)); break;
                 case O_DEVICE: r = add_device(a, optarg); break;
                 case O_GVA: json_object_set_new(a->spec, "gva", json_string(optarg)); break;
                 case O_SYMBOL: json_object_set_new(a->spec, "symbol", json_string(optarg)); break;

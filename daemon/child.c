@@ -21,6 +21,8 @@ _Noreturn static void child_exec(const ChildSpawn *c, int errpipe) {
         for (size_t i = 0; i < c->n_inherit_fds; i++)
                 if (fcntl(c->inherit_fds[i], F_SETFD, 0) < 0)
                         goto fail;
+        if (c->affinity && sched_setaffinity(0, sizeof(*c->affinity), c->affinity) < 0)
+                goto fail;
         for (char *const *e = c->env; e && *e; e++)
                 if (putenv(*e) < 0)
                         goto fail;

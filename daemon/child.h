@@ -4,6 +4,7 @@
  * failures reported synchronously instead of as a mysterious exit 127. */
 #pragma once
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include "util.h"
@@ -15,6 +16,7 @@ typedef struct ChildSpawn {
         int stderr_fd;            /* becomes fd 2 */
         const int *inherit_fds;   /* close-on-exec is cleared on exactly these (the argv names them) */
         size_t n_inherit_fds;     /* entries in inherit_fds */
+        const cpu_set_t *affinity; /* pin the child to these CPUs, NULL to inherit */
 } ChildSpawn;
 
 typedef struct Child {

@@ -8,11 +8,13 @@
  * with holes would make the statistics lie. */
 #include "job.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cpuset.h"
 #include "summary.h"
 #include "utf8.h"
 #include "vm.h"
@@ -205,6 +207,7 @@ static int check_accel(json_t *spec, char **ret_error) {
 
 static const char *const common_fields[] = {
         "vmm", "vmms", "runs", "warmup", "accel", "memory_mib", "vcpus", "timeout_s", "settle_ms", "image", "bind_to_client",
+        "drop_caches", "pin_cpus",
 };
 
 static int check_unknown_fields(const ExperimentKind *kind, json_t *spec, char **ret_error) {
@@ -236,6 +239,21 @@ static int check_image(json_t *spec, const JobContext *ctx, char **ret_error) {
         return 0;
 }
 
+static int check_pin_cpus(json_t *spec, char **ret_error) {
+        json_t *v = json_object_get(spec, "pin_cpus");
+        cpu_set_t set;
+        if (!v)
+                return 0;
+        int r = json_is_string(v) ? cpuset_parse(json_string_value(v), &set) : -EINVAL;
+        if (r == -ENXIO)
+                return spec_fail(ret_error, "Invalid pin_cpus '%s': names a CPU that is not online here",
+                                 json_string_value(v));
+        if (r < 0)
+                return spec_fail(ret_error, "Invalid pin_cpus '%s': expected a CPU list like 0 or 0-1 or 0,2",
+                                 json_is_string(v) ? json_string_value(v) : "(not a string)");
+        return 0;
+}
+
 int job_spec_validate(const ExperimentKind *kind, json_t *spec, const JobContext *ctx, char **ret_error) {
         if (!json_is_object(spec))
                 return spec_fail(ret_error, "Experiment spec must be a JSON object");
@@ -252,6 +270,8 @@ int job_spec_validate(const ExperimentKind *kind, json_t *spec, const JobContext
         r = r ?: check_accel(spec, ret_error);
         r = r ?: check_vmm_each(spec, ret_error);
         r = r ?: check_image(spec, ctx, ret_error);
+        r = r ?: spec_check_bool(spec, "drop_caches", false, ret_error);
+        r = r ?: check_pin_cpus(spec, ret_error);
         json_t *b = json_object_get(spec, "bind_to_client");
         if (r == 0 && b && !json_is_boolean(b))
                 return spec_fail(ret_error, "Field 'bind_to_client' must be true or false");
@@ -446,8 +466,32 @@ static const char *image_kernel(const Job *job, const VmmBackend *b) {
         return json_string_value(json_object_get(job->image, key));
 }
 
+/* sync + drop the page cache, so every run starts from the same cold cache
+ * (DESIGN §4, on request).  Needs root. */
+static int drop_caches(void) {
+        sync();
+        _cleanup_close_ int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "3\n", 2) != 2)
+                return -errno;
+        return 0;
+}
+
 static int run_spawn(Run *run) {
         Job *job = run->job;
+        if (json_is_true(json_object_get(job->spec, "drop_caches"))) {
+                int r = drop_caches();
+                if (r < 0) {
+                        run_fail(run, "drop_caches requested, but writing /proc/sys/vm/drop_caches failed: %s", strerror(-r));
+                        return r;
+                }
+                json_object_set_new(run->sample, "caches_dropped", json_true());
+        }
+        cpu_set_t pin;
+        const char *pin_list = json_string_value(json_object_get(job->spec, "pin_cpus"));
+        if (pin_list && cpuset_parse(pin_list, &pin) < 0) {
+                run_fail(run, "pin_cpus '%s' no longer names online CPUs", pin_list);
+                return -ENXIO;
+        }
         _cleanup_free_ char *cmdline = run_cmdline(run), *log_dir = NULL, *log_path = NULL;
         if (!cmdline || asprintf(&log_dir, "%s/job-%u", store_logs_dir(job->ctx.store), job->id) < 0 ||
             asprintf(&log_path, "%s/run-%u.log", log_dir, run->index) < 0)
@@ -492,7 +536,10 @@ static int run_spawn(Run *run) {
                             .n_disks = n_disks },
                 .run_dir = job->ctx.run_dir,
                 .console_log = log_path,
+                .affinity = pin_list ? &pin : NULL,
         };
+        if (pin_list)
+                json_object_set_new(run->sample, "pinned_cpus", json_string(pin_list));
         json_object_set_new(run->sample, "console_log", json_string(log_path));
         json_object_set_new(run->sample, "cmdline", json_string(cmdline));
         static const VmCallbacks cb = {

@@ -273,7 +273,8 @@ static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
         if (qmp_child >= 0)
                 inherit[n_inherit++] = qmp_child;
         ChildSpawn cs = { .argv = vm->argv, .env = (char *const *) vm->backend->env, .stdout_fd = diag[1],
-                          .stderr_fd = diag[1], .inherit_fds = inherit, .n_inherit_fds = n_inherit };
+                          .stderr_fd = diag[1], .inherit_fds = inherit, .n_inherit_fds = n_inherit,
+                          .affinity = o->affinity };
         Child child;
         r = child_spawn(&cs, &child);
         safe_close(diag[1]);

@@ -5,6 +5,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <sched.h>
 #include <sys/types.h>
 
 #include "qmp-client.h"
@@ -31,6 +32,7 @@ typedef struct VmSpawnOptions {
         VmConfig config;           /* kernel, memory, ...; fds/paths are filled in by vm_spawn */
         const char *run_dir;       /* private 0700 directory; path-mode VMMs get a subdirectory for sockets */
         const char *console_log;   /* file receiving the timestamped console, or NULL */
+        const cpu_set_t *affinity; /* pin the VMM (all its threads) to these CPUs, or NULL */
 } VmSpawnOptions;
 
 /* Forks and execs the VMM.  On success the VM is running and *ret owns it. */

@@ -48,6 +48,8 @@ def test_bad_input():
         (["boot", "--accel", "warp"], "'warp'"),
         (["boot", "--image", "/nonexistent/img"], "/nonexistent/img/image.json"),
         (["boot", "--memory", "1"], "memory_mib 1"),
+        (["boot", "--pin", "0-x"], "'0-x'"),
+        (["boot", "--pin", "1023"], "'1023'"),
         (["results", "999999"], "999999"),
     ]
     for args, needle in cases:
@@ -90,6 +92,24 @@ def test_boot(vmm, runs):
     tap.ok(not lab.vmm_children(), "no VMM left after the job")
     validate(doc, f"boot result ({vmm})")
     return doc
+
+
+def test_pin_and_drop_caches():
+    p, doc = lab.ctl_json("boot", "--vmm", "qemu-microvm", "--runs", "1", "--warmup", "0", "--pin", "0",
+                          "--drop-caches")
+    r = (doc or {}).get("runs", [{}])[0]
+    if os.geteuid() != 0:
+        tap.skip("--pin 0 --drop-caches", "dropping caches needs root")
+        return
+    tap.ok(p.returncode == 0 and r.get("pinned_cpus") == "0" and r.get("caches_dropped") is True,
+           "--pin 0 --drop-caches are applied and recorded", p.stderr)
+    job = lab.ctl("memory", "--runs", "1", "--warmup", "0", "--pin", "0", "--settle-ms", "20000", "--no-wait").stdout
+    pid = wait_for_vmm()[0]
+    with open(f"/proc/{pid}/status") as f:
+        allowed = [line.split()[1] for line in f if line.startswith("Cpus_allowed_list:")]
+    tap.ok(allowed == ["0"], "the pinned VMM may run on CPU 0 only", allowed)
+    lab.ctl("cancel", job.strip())
+    wait_for(lambda: not lab.vmm_children(), 30, "the pinned VMM to go")
 
 
 def test_memory():
@@ -264,6 +284,7 @@ try:
     test_bad_input()
     micro = test_boot("qemu-microvm", 3)
     test_boot("qemu", 2)
+    test_pin_and_drop_caches()
     test_memory()
     test_timeout()
     test_vmm_exits_early()
