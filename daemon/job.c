@@ -704,7 +704,8 @@ static double ms_since_spawn(const Run *run, usec_t t) {
 
 static void run_on_guest_result_line(Run *run, usec_t t, const char *json_text) {
         json_error_t e;
-        json_t *res = json_loads(json_text, 0, &e);
+        /* Trailing bytes after the object (a stray kernel message) are not the guest's. */
+        json_t *res = json_loads(json_text, JSON_DISABLE_EOF_CHECK, &e);
         if (!json_is_object(res)) {
                 json_decref(res);
                 run_fail(run, "Guest result frame is not a JSON object: %s", e.text);
@@ -765,8 +766,10 @@ static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userda
         }
         else if (strncmp(line, FRAME_BEGIN, strlen(FRAME_BEGIN)) == 0)
                 run->in_frame = true;
-        if (!run->t_result && strncmp(line, RESULT_PREFIX, strlen(RESULT_PREFIX)) == 0)
-                run_on_guest_result_line(run, t, line + strlen(RESULT_PREFIX));
+        /* strstr, not a prefix match: a stray kernel message may precede it on the line. */
+        const char *result = run->t_result ? NULL : strstr(line, RESULT_PREFIX);
+        if (result)
+                run_on_guest_result_line(run, t, result + strlen(RESULT_PREFIX));
 }
 
 static void run_on_qmp_ready(Vm *vm, void *userdata) {

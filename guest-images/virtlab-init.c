@@ -36,6 +36,7 @@
 #define LINE_MAX_BYTES 4096
 
 #define RUN_ARGS_MAX 32
+#define CONSOLE_LOGLEVEL_DEFAULT "1" /* only KERN_EMERG (panics) reach the console after init starts */
 #define BOOT_PORT 0x3ff
 #define BOOT_PORT_INIT_STARTED 0x01
 #define BOOT_PORT_JOB_DONE 0x02
@@ -336,6 +337,19 @@ static int run_child(const char *const *argv, bool interactive) {
         return 126;
 }
 
+/* From here on the console belongs to the frame protocol: a kernel message
+ * printed in the middle of a line written by init would corrupt it (the
+ * serial driver sends a long write in pieces and printk can slip in between).
+ * Messages still reach the kernel log (dmesg); only the console is quieted. */
+static void quiet_console(const char *level) {
+        int fd = open("/proc/sys/kernel/printk", O_WRONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        write_full(fd, level, strlen(level));
+        close(fd);
+}
+
 /* Splits "PATH,ARG1,ARG2" (commas, since the kernel command line splits on
  * spaces) into argv, in place. */
 static void split_args(char *spec, const char **argv) {
@@ -413,7 +427,7 @@ static void boot_port_write(uint8_t value) {
 }
 
 int main(void) {
-        char cmdline[LINE_MAX_BYTES], job[JOB_NAME_MAX], modules[JOB_NAME_MAX], hold[8];
+        char cmdline[LINE_MAX_BYTES], job[JOB_NAME_MAX], modules[JOB_NAME_MAX], hold[8], loglevel[8];
         struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
         sigset_t chld;
         bool stay = false;
@@ -448,6 +462,8 @@ int main(void) {
         if (read_small("/proc/cmdline", cmdline, sizeof(cmdline)) < 0)
                 cmdline[0] = '\0';
         param_from_cmdline(cmdline, "virtlab.job=", JOB_DEFAULT, job, sizeof(job));
+        param_from_cmdline(cmdline, "virtlab.console_loglevel=", CONSOLE_LOGLEVEL_DEFAULT, loglevel, sizeof(loglevel));
+        quiet_console(loglevel);
         param_from_cmdline(cmdline, "virtlab.modules=", "", modules, sizeof(modules));
         param_from_cmdline(cmdline, "virtlab.hold=", "0", hold, sizeof(hold));
 
