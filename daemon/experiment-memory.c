@@ -98,10 +98,7 @@ static void memory_start(Run *run) {
 }
 
 static void memory_on_guest_result(Run *run) {
-        run_set_phase(run, "settle");
-        usec_t settle = (usec_t) json_integer_value(json_object_get(run_spec(run), "settle_ms")) * USEC_PER_MSEC;
-        if (run_after(run, settle, memory_start) < 0)
-                run_fail(run, "Failed to arm the settle timer");
+        run_after_settle(run, memory_start);
 }
 
 const ExperimentKind experiment_memory = {

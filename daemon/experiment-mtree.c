@@ -148,10 +148,7 @@ static void mtree_start(Run *run) {
 }
 
 static void mtree_on_guest_result(Run *run) {
-        run_set_phase(run, "settle");
-        usec_t settle = (usec_t) json_integer_value(json_object_get(run_spec(run), "settle_ms")) * USEC_PER_MSEC;
-        if (run_after(run, settle, mtree_start) < 0)
-                run_fail(run, "Failed to arm the settle timer");
+        run_after_settle(run, mtree_start);
 }
 
 const ExperimentKind experiment_mtree = {

@@ -60,6 +60,9 @@ pid_t run_vmm_pid(Run *run);
 struct QmpClient *run_qmp(Run *run);  /* NULL if the VMM has no usable QMP */
 bool run_vmm_has_hmp(Run *run);
 void run_set_phase(Run *run, const char *phase);
+/* Enters phase "settle" and calls fn(run) after the spec's settle_ms: the
+ * usual next step once a held guest has reported. */
+void run_after_settle(Run *run, void (*fn)(Run *run));
 /* Calls fn(run) after delay on the job's loop; one pending timer per run. */
 int run_after(Run *run, usec_t delay, void (*fn)(Run *run));
 /* Asks the VMM to quit (QMP "quit", SIGKILL as fallback); the run succeeds

@@ -630,6 +630,12 @@ int run_after(Run *run, usec_t delay, void (*fn)(Run *run)) {
         return evtimer_add(run->timer, &tv) < 0 ? -EIO : 0;
 }
 
+void run_after_settle(Run *run, void (*fn)(Run *run)) {
+        run_set_phase(run, "settle");
+        if (run_after(run, (usec_t) spec_uint(run->job, "settle_ms") * USEC_PER_MSEC, fn) < 0)
+                run_fail(run, "Failed to arm the settle timer");
+}
+
 static void run_on_timer(evutil_socket_t fd, short what, void *userdata) {
         Run *run = userdata;
         if (run->timer_fn && !run->error && run->vm && vm_running(run->vm))
