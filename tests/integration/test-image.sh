@@ -22,24 +22,8 @@ PY=/usr/bin/python3
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-        n=$((n + 1))
-        failed=1
-        echo "not ok $n - $1"
-        [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-        return 0
-}
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-# check DESCRIPTION CMD...: one TAP line from a command's exit status; its
-# output becomes the diagnostic on failure.
-check() {
-        local desc=$1 out
-        shift
-        if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "$out"; fi
-}
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 
 # ---- image files and hashes -------------------------------------------------
 

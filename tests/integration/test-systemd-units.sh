@@ -32,22 +32,8 @@ cleanup() {
 trap cleanup EXIT
 chmod 0755 "$TMP" # clients running as uid 65534 must reach the bus socket
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-        n=$((n + 1))
-        failed=1
-        echo "not ok $n - $1"
-        [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-        return 0
-}
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-check() {
-        local desc=$1 out
-        shift
-        if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "$out"; fi
-}
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
 
 # key FILE KEY: the value of the last KEY= line (systemd/D-Bus .ini style).
 key() { sed -n "s/^$2=//p" "$1" | tail -n1; }
