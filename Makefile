@@ -22,7 +22,8 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lm
 LDFLAGS  += $(SANFLAGS)
 
-DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/backends/*.c daemon/experiments/*.c))
+DAEMON_HDR := $(wildcard daemon/*.h daemon/backends/*.h daemon/experiments/*.h)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libvirtlab.a
 CLIENT_SRC := $(wildcard clients/*.c)
@@ -35,7 +36,7 @@ IMAGE_DIR  ?= $(CURDIR)/build/images/default
 .PHONY: all image check check-unit check-integration demo install clean deps bench kvm-sample
 all: $(BUILD)/virtlabd $(BUILD)/virtlabctl kvm-sample
 
-$(BUILD)/%.o: %.c $(wildcard daemon/*.h clients/*.h)
+$(BUILD)/%.o: %.c $(DAEMON_HDR) $(wildcard clients/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -51,7 +52,7 @@ $(BUILD)/virtlabctl: $(CLIENT_SRC:%.c=$(BUILD)/%.o) $(LIB)
 
 # A unit test includes the .c it tests, so it sees static functions; the rest
 # comes from the library.
-$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(wildcard daemon/*.c daemon/*.h tests/unit/*.h clients/gate.[ch])
+$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(DAEMON_SRC) $(DAEMON_HDR) $(wildcard tests/unit/*.h clients/gate.[ch])
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 

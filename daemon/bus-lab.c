@@ -1,11 +1,13 @@
-/* bus-lab.c — the org.virtlab.Lab1 D-Bus API (see schemas/org.virtlab.Lab1.xml):
- * the manager object and one object per job, hostnamed/importd style.
- * Methods parse, validate (InvalidArgs naming the value), act, map errno,
- * reply; vtables sit at the bottom. */
+/* bus-lab.c — the org.virtlab.Lab1 D-Bus API (bus-lab.h).  Methods parse,
+ * validate (InvalidArgs naming the value), act through the manager, map
+ * errno, reply; vtables sit at the bottom.  This is the only file that
+ * knows D-Bus; the manager knows nothing of it. */
+#include "bus-lab.h"
+
 #include <stdio.h>
 
-#include "experiment.h"
-#include "manager.h"
+#include "bus-event.h"
+#include "experiments/experiment.h"
 #include "mtree.h"
 #include "util.h"
 
@@ -15,159 +17,174 @@
 #define BUS_ERROR_JOB_NOT_FINISHED "org.virtlab.Lab1.JobNotFinished"
 #define BUS_ERROR_NO_RUNNING_VM "org.virtlab.Lab1.NoRunningVm"
 
-static json_t *describe_image(const char *image_dir) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/image.json", image_dir);
-        json_t *img = json_load_file(path, 0, NULL);
-        return img ?: json_pack("{s:s, s:s}", "path", path, "error", "not built (run 'make image')");
+/* A client a job is bound to: when it leaves the bus, the job is canceled. */
+typedef struct Binding {
+        BusLab *lab;             /* owner */
+        uint32_t id;             /* the job */
+        sd_bus_track *track;     /* the client */
+        struct Binding *next;    /* list */
+} Binding;
+
+struct BusLab {
+        Manager *manager;        /* what we serve */
+        sd_bus *bus;             /* our connection */
+        BusEvent *event;         /* the bus on the loop */
+        Binding *bindings;       /* jobs bound to their client */
+};
+
+static void job_path(uint32_t id, char *buf, size_t size) {
+        snprintf(buf, size, BUS_JOB_PREFIX "/_%u", id);
 }
 
-static json_t *describe_vmms(void) {
-        json_t *a = json_array();
-        for (const VmmBackend *const *b = vmm_backends(); *b; b++) {
-                VmmInfo info;
-                vmm_probe(*b, &info);
-                json_array_append_new(a, vmm_info_to_json(*b, &info));
-                vmm_info_done(&info);
-        }
-        return a;
-}
-
-static json_t *describe_kinds(void) {
-        json_t *a = json_array();
-        for (const ExperimentKind *const *k = experiment_kinds(); *k; k++)
-                json_array_append_new(a, json_pack("{s:s, s:s}", "name", (*k)->name, "description", (*k)->description));
-        return a;
-}
-
-static int method_describe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        json_t *doc = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I}", "version", VIRTLAB_VERSION, "host",
-                                host_to_json(&m->host), "vmms", describe_vmms(), "experiments", describe_kinds(),
-                                "image", describe_image(m->image_dir), "store", store_path(m->store), "state_dir",
-                                m->state_dir, "queue_policy", "one job at a time; later jobs are queued in order",
-                                "queue_max", (json_int_t) JOBS_QUEUED_MAX);
-        _cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+static int reply_json(sd_bus_message *msg, json_t *doc) {
+        _cleanup_free_ char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);
         if (!text)
                 return -ENOMEM;
         return sd_bus_reply_method_return(msg, "s", text);
 }
 
-static int check_one_vmm_available(const char *name, sd_bus_error *error) {
-        const VmmBackend *b = vmm_backend_find(name);
-        VmmInfo info;
-        vmm_probe(b, &info);
-        int r = 0;
-        if (info.error)
-                r = sd_bus_error_setf(error, BUS_ERROR_VMM_UNAVAILABLE, "VMM '%s' is unavailable: %s", b->name, info.error);
-        vmm_info_done(&info);
-        return r;
+/* ---- client bindings -------------------------------------------------- */
+
+static Binding *binding_free(BusLab *lab, uint32_t id) {
+        for (Binding **p = &lab->bindings; *p; p = &(*p)->next)
+                if ((*p)->id == id) {
+                        Binding *b = *p;
+                        *p = b->next;
+                        sd_bus_track_unref(b->track);
+                        free(b);
+                        break;
+                }
+        return NULL;
 }
 
-/* Every VMM the job would run: "vmms" (a compare job), else "vmm". */
-static int check_vmm_available(json_t *spec, sd_bus_error *error) {
-        json_t *list = json_object_get(spec, "vmms"), *e;
-        size_t i;
-        if (!list)
-                return check_one_vmm_available(json_string_value(json_object_get(spec, "vmm")), error);
-        json_array_foreach(list, i, e) {
-                int r = check_one_vmm_available(json_string_value(e), error);
-                if (r < 0)
-                        return r;
+/* The bound client went away: its experiment is no longer wanted. */
+static int on_client_gone(sd_bus_track *track, void *userdata) {
+        Binding *b = userdata;
+        char why[128];
+        snprintf(why, sizeof(why), "canceled: the client that started job %u disconnected", b->id);
+        log_notice("Job %u: %s", b->id, why);
+        /* sd-bus calls this whenever the track is found empty: drop it so it
+         * fires once.  sd-bus holds its own reference during the call. */
+        b->track = sd_bus_track_unref(b->track);
+        (void) manager_cancel_job(b->lab->manager, b->id, why);
+        return 0;
+}
+
+static void bind_to_sender(BusLab *lab, Job *job, const char *sender) {
+        Binding *b = calloc(1, sizeof(Binding));
+        if (!b)
+                return;
+        *b = (Binding) { .lab = lab, .id = job_id(job), .next = lab->bindings };
+        lab->bindings = b;
+        int r = sd_bus_track_new(lab->bus, &b->track, on_client_gone, b);
+        if (r >= 0)
+                r = sd_bus_track_add_name(b->track, sender);
+        if (r < 0) {
+                /* The client may already be gone: then nobody wants the job. */
+                log_warning_errno(r, "Job %u: cannot track client %s: %m", job_id(job), sender);
+                b->track = sd_bus_track_unref(b->track);
+                if (r == -ENXIO || r == -ESRCH)
+                        job_cancel(job, "canceled: the client that started it had already disconnected");
         }
-        return 0;
 }
 
-static int known_kinds(char *buf, size_t size) {
-        buf[0] = 0;
-        for (const ExperimentKind *const *k = experiment_kinds(); *k; k++)
-                snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", buf[0] ? ", " : "", (*k)->name);
-        return 0;
+/* ---- manager object --------------------------------------------------- */
+
+typedef struct DescribeRequest {
+        BusLab *lab;             /* the server */
+        sd_bus_message *msg;     /* the pending call */
+} DescribeRequest;
+
+static void describe_when_settled(void *userdata) {
+        DescribeRequest *d = userdata;
+        (void) reply_json(d->msg, manager_describe(d->lab->manager));
+        bus_event_kick(d->lab->event);
+        sd_bus_message_unref(d->msg);
+        free(d);
+}
+
+/* Answers from the manager's cache at once; only while a VMM version probe
+ * is under way (start-up, a binary that changed) does the answer wait for it. */
+static int method_describe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusLab *lab = userdata;
+        DescribeRequest *d = calloc(1, sizeof(DescribeRequest));
+        if (!d)
+                return -ENOMEM;
+        *d = (DescribeRequest) { .lab = lab, .msg = sd_bus_message_ref(msg) };
+        int r = manager_when_settled(lab->manager, describe_when_settled, d);
+        if (r > 0)
+                return 1; /* replied later */
+        sd_bus_message_unref(d->msg);
+        free(d);
+        return r < 0 ? r : reply_json(msg, manager_describe(lab->manager));
 }
 
 static int method_start_experiment(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        const char *kind_name, *spec_text;
-        int r = sd_bus_message_read(msg, "ss", &kind_name, &spec_text);
+        BusLab *lab = userdata;
+        const char *kind, *spec_text;
+        int r = sd_bus_message_read(msg, "ss", &kind, &spec_text);
         if (r < 0)
                 return r;
-        const ExperimentKind *kind = experiment_kind_find(kind_name);
-        if (!kind) {
-                char known[128];
-                known_kinds(known, sizeof(known));
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown experiment kind '%s' (known: %s)",
-                                         kind_name, known);
-        }
-        json_error_t je;
-        json_auto_t *spec = json_loads(spec_text[0] ? spec_text : "{}", 0, &je);
-        if (!spec)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Experiment spec is not valid JSON: %s (at column %d)",
-                                         je.text, je.column);
-        JobContext ctx = manager_job_context(m);
-        _cleanup_free_ char *why = NULL;
-        if (job_spec_validate(kind, spec, &ctx, &why) < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", why ?: "Invalid experiment spec");
-        r = check_vmm_available(spec, error);
-        if (r < 0)
-                return r;
-        JobObserver obs = manager_job_observer_template;
-        obs.userdata = m;
         Job *job;
-        r = job_new(&ctx, kind, spec, &obs, &job);
+        _cleanup_free_ char *why = NULL;
+        ManagerError class;
+        r = manager_submit(lab->manager, kind, spec_text, &job, &why, &class);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Failed to create the job: %m");
-        const char *sender = json_is_true(json_object_get(spec, "bind_to_client")) ? sd_bus_message_get_sender(msg) : NULL;
-        ManagedJob *mj;
-        r = manager_add_job(m, job, sender, &mj);
-        if (r < 0) {
-                char reason[128];
-                snprintf(reason, sizeof(reason), "could not be queued: %s",
-                         r == -E2BIG ? "the job queue is full" : strerror(-r));
-                job_free(job, reason);
-                if (r == -E2BIG)
-                        return sd_bus_error_setf(error, BUS_ERROR_TOO_MANY_JOBS, "Too many queued jobs (max %d)",
-                                                 JOBS_QUEUED_MAX);
-                return sd_bus_error_set_errnof(error, r, "Failed to queue the job: %m");
-        }
-        log_info("Job %u queued: %s %s", job_id(job), kind->name, spec_text);
-        bus_lab_emit_job_new(m, mj);
-        return sd_bus_reply_method_return(msg, "uo", job_id(job), mj->path);
+                switch (class) {
+                case MANAGER_INVALID:
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", why ?: "Invalid experiment spec");
+                case MANAGER_VMM_UNAVAILABLE:
+                        return sd_bus_error_setf(error, BUS_ERROR_VMM_UNAVAILABLE, "%s", strempty(why));
+                case MANAGER_QUEUE_FULL:
+                        return sd_bus_error_setf(error, BUS_ERROR_TOO_MANY_JOBS, "%s", strempty(why));
+                default:
+                        return sd_bus_error_set_errnof(error, r, "%s", why ?: "Failed to queue the job");
+                }
+        if (job_bound_to_client(job))
+                bind_to_sender(lab, job, sd_bus_message_get_sender(msg));
+        char path[64];
+        job_path(job_id(job), path, sizeof(path));
+        return sd_bus_reply_method_return(msg, "uo", job_id(job), path);
 }
 
 static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+        BusLab *lab = userdata;
+        _cleanup_free_ Job **jobs = manager_jobs(lab->manager);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        if (!jobs)
+                return -ENOMEM;
         int r = sd_bus_message_new_method_return(msg, &reply);
         r = r < 0 ? r : sd_bus_message_open_container(reply, 'a', "(usssdo)");
-        for (ManagedJob *mj = m->jobs; r >= 0 && mj; mj = mj->next)
-                r = sd_bus_message_append(reply, "(usssdo)", job_id(mj->job), job_kind(mj->job)->name, job_vmm(mj->job),
-                                          job_state_to_string(job_state(mj->job)), job_progress(mj->job), mj->path);
+        for (Job **j = jobs; r >= 0 && *j; j++) {
+                char path[64];
+                job_path(job_id(*j), path, sizeof(path));
+                r = sd_bus_message_append(reply, "(usssdo)", job_id(*j), job_kind(*j)->name, job_vmm(*j),
+                                          job_state_to_string(job_state(*j)), job_progress(*j), path);
+        }
         r = r < 0 ? r : sd_bus_message_close_container(reply);
         return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
 }
 
 static int method_cancel_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+        BusLab *lab = userdata;
         uint32_t id;
         int r = sd_bus_message_read(msg, "u", &id);
         if (r < 0)
                 return r;
-        ManagedJob *mj = manager_find_job(m, id);
-        if (!mj)
+        if (manager_cancel_job(lab->manager, id, "canceled by request") < 0)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_JOB, "No active job %u", id);
-        job_cancel(mj->job, "canceled by request");
         return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_get_result(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+        BusLab *lab = userdata;
         uint32_t id;
         int r = sd_bus_message_read(msg, "u", &id);
         if (r < 0)
                 return r;
         _cleanup_free_ char *text = NULL;
-        r = store_job_result(m->store, id, &text);
+        r = store_job_result(manager_store(lab->manager), id, &text);
         if (r == -ENOENT)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_JOB, "No job %u", id);
         if (r == -EBUSY)
@@ -178,20 +195,22 @@ static int method_get_result(sd_bus_message *msg, void *userdata, sd_bus_error *
 }
 
 static int method_list_results(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+        BusLab *lab = userdata;
         const char *filter_text;
         int r = sd_bus_message_read(msg, "s", &filter_text);
         if (r < 0)
                 return r;
         json_auto_t *f = json_loads(filter_text[0] ? filter_text : "{}", 0, NULL);
+        char b[SPEC_ECHO_MAX + 8];
         if (!json_is_object(f))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Filter '%s' is not a JSON object", filter_text);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Filter '%s' is not a JSON object",
+                                         spec_echo_str(filter_text, b));
         json_t *limit = json_object_get(f, "limit");
         if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 || json_integer_value(limit) > 10000))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid limit in filter: must be 1..10000");
         _cleanup_free_ char *text = NULL;
-        r = store_list(m->store, json_string_value(json_object_get(f, "kind")), json_string_value(json_object_get(f, "vmm")),
-                       json_string_value(json_object_get(f, "state")), (unsigned) json_integer_value(limit), &text);
+        r = store_list(manager_store(lab->manager), spec_string(f, "kind"), spec_string(f, "vmm"), spec_string(f, "state"),
+                       (unsigned) json_integer_value(limit), &text);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to list results: %m");
         return sd_bus_reply_method_return(msg, "s", text);
@@ -201,38 +220,37 @@ static int method_list_results(sd_bus_message *msg, void *userdata, sd_bus_error
 
 static int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                            sd_bus_error *error) {
-        Manager *m = userdata;
+        BusLab *lab = userdata;
         unsigned id;
         char tail;
         if (sscanf(path, BUS_JOB_PREFIX "/_%u%c", &id, &tail) != 1)
                 return 0;
-        ManagedJob *mj = manager_find_job(m, id);
-        if (!mj)
+        Job *job = manager_find_job(lab->manager, id);
+        if (!job)
                 return 0;
-        *found = mj;
+        *found = job;
         return 1;
 }
 
 static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
-        Manager *m = userdata;
+        BusLab *lab = userdata;
+        _cleanup_free_ Job **jobs = manager_jobs(lab->manager);
+        char **v = NULL;
         size_t n = 0;
-        for (ManagedJob *mj = m->jobs; mj; mj = mj->next)
-                n++;
-        char **v = calloc(n + 1, sizeof(char *));
-        if (!v)
+        if (!jobs)
                 return -ENOMEM;
-        n = 0;
-        for (ManagedJob *mj = m->jobs; mj; mj = mj->next)
-                if (!(v[n++] = strdup(mj->path)))
+        for (Job **j = jobs; *j; j++)
+                if (strv_pushf(&v, &n, BUS_JOB_PREFIX "/_%u", job_id(*j)) < 0) {
+                        strv_free(v);
                         return -ENOMEM;
-        *nodes = v;
-        return 1;
+                }
+        *nodes = v ?: calloc(1, sizeof(char *));
+        return *nodes ? 1 : -ENOMEM;
 }
 
 static int job_property(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        ManagedJob *mj = userdata;
-        Job *j = mj->job;
+        Job *j = userdata;
         if (streq(property, "Id"))
                 return sd_bus_message_append(reply, "u", job_id(j));
         if (streq(property, "Kind"))
@@ -255,7 +273,7 @@ static int job_property(sd_bus *bus, const char *path, const char *interface, co
 }
 
 typedef struct TreeRequest {
-        Manager *manager;     /* for the bus kick after replying */
+        BusLab *lab;          /* for the bus kick after replying */
         sd_bus_message *msg;  /* the pending MemoryTree call */
         bool flat;            /* info mtree -f */
 } TreeRequest;
@@ -280,7 +298,7 @@ static void on_tree_reply(QmpClient *c, int error, json_t *result, const char *c
                 (void) sd_bus_reply_method_return(t->msg, "s", out ?: "{}");
         }
         json_decref(doc);
-        bus_event_kick(t->manager->bus_event);
+        bus_event_kick(t->lab->event);
         sd_bus_message_unref(t->msg);
         free(t);
 }
@@ -288,20 +306,21 @@ static void on_tree_reply(QmpClient *c, int error, json_t *result, const char *c
 /* Attaches to whatever VM the job runs now (e.g. a memory job settling, a
  * translate guest holding) and returns its MemoryRegion tree as JSON. */
 static int method_job_memory_tree(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        ManagedJob *mj = userdata;
+        Job *job = userdata;
         int flat;
         int r = sd_bus_message_read(msg, "b", &flat);
         if (r < 0)
                 return r;
-        QmpClient *q = job_running_hmp(mj->job);
+        QmpClient *q = job_running_hmp(job);
         if (!q)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_RUNNING_VM,
                                          "Job %u has no running VM with a human monitor right now (state %s, phase '%s')",
-                                         job_id(mj->job), job_state_to_string(job_state(mj->job)), job_phase(mj->job));
+                                         job_id(job), job_state_to_string(job_state(job)), job_phase(job));
         TreeRequest *t = calloc(1, sizeof(TreeRequest));
         if (!t)
                 return -ENOMEM;
-        *t = (TreeRequest) { .manager = mj->manager, .msg = sd_bus_message_ref(msg), .flat = flat };
+        *t = (TreeRequest) { .lab = sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(msg))),
+                             .msg = sd_bus_message_ref(msg), .flat = flat };
         r = qmp_client_hmp(q, flat ? "info mtree -f" : "info mtree", 10 * USEC_PER_SEC, on_tree_reply, t);
         if (r < 0) {
                 sd_bus_message_unref(t->msg);
@@ -312,33 +331,46 @@ static int method_job_memory_tree(sd_bus_message *msg, void *userdata, sd_bus_er
 }
 
 static int method_job_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        ManagedJob *mj = userdata;
-        job_cancel(mj->job, "canceled by request");
+        job_cancel(userdata, "canceled by request");
         return sd_bus_reply_method_return(msg, NULL);
 }
 
-/* ---- signals ---------------------------------------------------------- */
+/* ---- signals (the manager's observer) --------------------------------- */
 
-void bus_lab_emit_job_new(Manager *m, ManagedJob *mj) {
-        (void) sd_bus_emit_signal(m->bus, BUS_PATH, BUS_NAME, "JobNew", "uo", job_id(mj->job), mj->path);
-        bus_event_kick(m->bus_event);
+static void emit_job_new(Job *job, void *userdata) {
+        BusLab *lab = userdata;
+        char path[64];
+        job_path(job_id(job), path, sizeof(path));
+        (void) sd_bus_emit_signal(lab->bus, BUS_PATH, BUS_NAME, "JobNew", "uo", job_id(job), path);
 }
 
-void bus_lab_emit_job_removed(Manager *m, ManagedJob *mj) {
-        (void) sd_bus_emit_signal(m->bus, BUS_PATH, BUS_NAME, "JobRemoved", "uos", job_id(mj->job), mj->path,
-                                  job_state_to_string(job_state(mj->job)));
-        bus_event_kick(m->bus_event);
+static void emit_job_removed(Job *job, void *userdata) {
+        BusLab *lab = userdata;
+        char path[64];
+        job_path(job_id(job), path, sizeof(path));
+        binding_free(lab, job_id(job));
+        (void) sd_bus_emit_signal(lab->bus, BUS_PATH, BUS_NAME, "JobRemoved", "uos", job_id(job), path,
+                                  job_state_to_string(job_state(job)));
 }
 
-void bus_lab_emit_job_changed(Manager *m, ManagedJob *mj) {
-        (void) sd_bus_emit_properties_changed(m->bus, mj->path, BUS_JOB_INTERFACE, "State", "Phase", "Progress",
+static void emit_job_changed(Job *job, void *userdata) {
+        BusLab *lab = userdata;
+        char path[64];
+        job_path(job_id(job), path, sizeof(path));
+        (void) sd_bus_emit_properties_changed(lab->bus, path, BUS_JOB_INTERFACE, "State", "Phase", "Progress",
                                               "RunsDone", "Error", NULL);
-        bus_event_kick(m->bus_event);
 }
 
-void bus_lab_emit_run_finished(Manager *m, ManagedJob *mj, unsigned index, const char *json) {
-        (void) sd_bus_emit_signal(m->bus, mj->path, BUS_JOB_INTERFACE, "RunFinished", "us", index, json);
-        bus_event_kick(m->bus_event);
+static void emit_run_finished(Job *job, unsigned index, const char *json, void *userdata) {
+        BusLab *lab = userdata;
+        char path[64];
+        job_path(job_id(job), path, sizeof(path));
+        (void) sd_bus_emit_signal(lab->bus, path, BUS_JOB_INTERFACE, "RunFinished", "us", index, json);
+}
+
+static void kick(void *userdata) {
+        BusLab *lab = userdata;
+        bus_event_kick(lab->event);
 }
 
 /* ---- vtables ---------------------------------------------------------- */
@@ -385,15 +417,72 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-int bus_lab_export(Manager *m) {
-        int r = sd_bus_add_object_vtable(m->bus, NULL, BUS_PATH, BUS_NAME, manager_vtable, m);
+static int bus_open(const char *which, sd_bus **ret) {
+        if (streq(which, "system"))
+                return sd_bus_open_system(ret);
+        if (streq(which, "session"))
+                return sd_bus_open_user(ret);
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        int r = sd_bus_new(&bus);
+        r = r < 0 ? r : sd_bus_set_address(bus, which);
+        r = r < 0 ? r : sd_bus_set_bus_client(bus, true);
+        r = r < 0 ? r : sd_bus_start(bus);
         if (r < 0)
                 return r;
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, BUS_JOB_PREFIX, BUS_JOB_INTERFACE, job_vtable, job_object_find, m);
-        if (r < 0)
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+static int export_objects(BusLab *lab) {
+        int r = sd_bus_add_object_vtable(lab->bus, NULL, BUS_PATH, BUS_NAME, manager_vtable, lab);
+        r = r < 0 ? r : sd_bus_add_fallback_vtable(lab->bus, NULL, BUS_JOB_PREFIX, BUS_JOB_INTERFACE, job_vtable,
+                                                  job_object_find, lab);
+        r = r < 0 ? r : sd_bus_add_node_enumerator(lab->bus, NULL, BUS_JOB_PREFIX, job_node_enumerator, lab);
+        return r < 0 ? r : sd_bus_add_object_manager(lab->bus, NULL, BUS_PATH);
+}
+
+static void on_bus_lost(void *userdata) {
+        BusLab *lab = userdata;
+        manager_stop(lab->manager, "bus connection lost");
+}
+
+int bus_lab_new(Manager *m, struct event_base *base, const char *which, BusLab **ret) {
+        BusLab *lab = calloc(1, sizeof(BusLab));
+        if (!lab)
+                return -ENOMEM;
+        lab->manager = m;
+        int r = bus_open(which, &lab->bus);
+        r = r < 0 ? r : export_objects(lab);
+        if (r >= 0) {
+                r = sd_bus_request_name(lab->bus, BUS_NAME, 0);
+                if (r < 0)
+                        log_error_errno(r, "Failed to take the name %s (is another virtlabd running?): %m", BUS_NAME);
+        }
+        r = r < 0 ? r : bus_event_attach(lab->bus, base, on_bus_lost, lab, &lab->event);
+        if (r < 0) {
+                bus_lab_free(lab);
                 return r;
-        r = sd_bus_add_node_enumerator(m->bus, NULL, BUS_JOB_PREFIX, job_node_enumerator, m);
-        if (r < 0)
-                return r;
-        return sd_bus_add_object_manager(m->bus, NULL, BUS_PATH);
+        }
+        ManagerObserver obs = { .job_new = emit_job_new, .job_changed = emit_job_changed,
+                                .run_finished = emit_run_finished, .job_removed = emit_job_removed, .kick = kick,
+                                .userdata = lab };
+        manager_set_observer(m, &obs);
+        *ret = lab;
+        return 0;
+}
+
+BusLab *bus_lab_free(BusLab *lab) {
+        if (!lab)
+                return NULL;
+        if (lab->manager)
+                manager_set_observer(lab->manager, NULL);
+        while (lab->bindings)
+                binding_free(lab, lab->bindings->id);
+        bus_event_free(lab->event);
+        if (lab->bus) {
+                (void) sd_bus_flush(lab->bus);
+                sd_bus_flush_close_unref(lab->bus);
+        }
+        free(lab);
+        return NULL;
 }

@@ -125,17 +125,79 @@ int host_probe(HostInfo *ret) {
         return 0;
 }
 
-Accel host_resolve_accel(const HostInfo *h, Accel requested, const char **ret_reason) {
-        const char *reason = h->accel_reason;
-        Accel a = requested == ACCEL_AUTO ? h->default_accel : requested;
-        if (requested == ACCEL_KVM)
-                reason = h->kvm == KVM_FLAVOUR_PVM ? "KVM forced by request although this host's KVM is kvm_pvm: a Linux guest may hang"
-                                                   : "KVM forced by request";
-        else if (requested == ACCEL_TCG)
-                reason = "TCG forced by request";
-        if (ret_reason)
-                *ret_reason = reason;
-        return a;
+static bool kvm_native(const HostInfo *h) {
+        return h->kvm_usable && (h->kvm == KVM_FLAVOUR_INTEL || h->kvm == KVM_FLAVOUR_AMD || h->kvm == KVM_FLAVOUR_OTHER);
+}
+
+static const char *no_kvm_reason(const HostInfo *h) {
+        return h->kvm == KVM_FLAVOUR_NONE ? "it has no TCG and needs KVM, but this host has no /dev/kvm"
+                                          : "it has no TCG and needs KVM, but /dev/kvm cannot be opened read-write";
+}
+
+static int choose_auto(const HostInfo *h, const AccelNeeds *n, Accel *ret, const char **ret_reason,
+                       const char **ret_error) {
+        if (kvm_native(h)) {
+                *ret = ACCEL_KVM;
+                *ret_reason = h->accel_reason;
+                return 0;
+        }
+        if (h->kvm == KVM_FLAVOUR_PVM && h->kvm_usable && n->guest_ok_on_pvm) {
+                *ret = ACCEL_KVM;
+                *ret_reason = "KVM: /dev/kvm is kvm_pvm (paravirtual nested KVM), which runs this guest (it is not Linux)";
+                return 0;
+        }
+        if (n->vmm_has_tcg) {
+                *ret = ACCEL_TCG;
+                *ret_reason = h->accel_reason;
+                return 0;
+        }
+        if (h->kvm == KVM_FLAVOUR_PVM && h->kvm_usable) {
+                if (!n->force_pvm) {
+                        *ret_error = "it has no TCG, and this host's KVM is kvm_pvm (paravirtual nested KVM), under "
+                                     "which a Linux guest hangs: use --image noop (a guest that runs there), or set "
+                                     "force_paravirt_kvm to watch it fail";
+                        return -EINVAL;
+                }
+                *ret = ACCEL_KVM;
+                *ret_reason = "KVM (this VMM has no TCG) although this host's KVM is kvm_pvm, under which a Linux guest "
+                              "hangs: forced by force_paravirt_kvm, the run is expected to fail";
+                return 0;
+        }
+        *ret_error = no_kvm_reason(h);
+        return -EINVAL;
+}
+
+int host_choose_accel(const HostInfo *h, Accel requested, const AccelNeeds *n, Accel *ret, const char **ret_reason,
+                      const char **ret_error) {
+        switch (requested) {
+        case ACCEL_TCG:
+                if (!n->vmm_has_tcg) {
+                        *ret_error = "it has no TCG: use --accel kvm or auto";
+                        return -EINVAL;
+                }
+                *ret = ACCEL_TCG;
+                *ret_reason = "TCG forced by request";
+                return 0;
+        case ACCEL_KVM:
+                if (!n->vmm_has_tcg && (h->kvm == KVM_FLAVOUR_NONE || !h->kvm_usable)) {
+                        *ret_error = no_kvm_reason(h);
+                        return -EINVAL;
+                }
+                *ret = ACCEL_KVM;
+                *ret_reason = h->kvm == KVM_FLAVOUR_PVM && !n->guest_ok_on_pvm
+                                      ? "KVM forced by request although this host's KVM is kvm_pvm: a Linux guest may hang"
+                                      : "KVM forced by request";
+                return 0;
+        default:
+                return choose_auto(h, n, ret, ret_reason, ret_error);
+        }
+}
+
+const char *host_hang_hint(const HostInfo *h, Accel accel, bool vmm_has_tcg) {
+        if (accel != ACCEL_KVM || h->kvm != KVM_FLAVOUR_PVM)
+                return "";
+        return vmm_has_tcg ? " (this host's KVM is kvm_pvm, where Linux guests hang: use --accel tcg)"
+                           : " (this host's KVM is kvm_pvm, where Linux guests hang, and this VMM has no TCG)";
 }
 
 json_t *host_to_json(const HostInfo *h) {

@@ -41,7 +41,19 @@ typedef struct HostInfo {
 
 /* Probes the host; cheap (a few small /proc and /sys reads). */
 int host_probe(HostInfo *ret);
-/* Resolves ACCEL_AUTO against the host; explicit choices pass through.
- * ret_reason (may be NULL) receives a sentence for the result and terminal. */
-Accel host_resolve_accel(const HostInfo *h, Accel requested, const char **ret_reason);
+/* What a VMM and a guest need of the host's accelerators. */
+typedef struct AccelNeeds {
+        bool vmm_has_tcg;       /* the VMM can run without KVM */
+        bool guest_ok_on_pvm;   /* the guest runs under a paravirtual KVM (a noop guest does, Linux does not) */
+        bool force_pvm;         /* run on a paravirtual KVM even though the guest hangs there */
+} AccelNeeds;
+
+/* Chooses the accelerator for one VMM + guest: ACCEL_AUTO against the host,
+ * explicit choices checked.  On success *ret and a sentence for the result
+ * (*ret_reason, static); -EINVAL when the request cannot be met on this
+ * host, with a sentence naming what is missing in *ret_error (static). */
+int host_choose_accel(const HostInfo *h, Accel requested, const AccelNeeds *n, Accel *ret, const char **ret_reason,
+                      const char **ret_error);
+/* Why a run on accel may have hung here, for a timeout message ("" if no idea). */
+const char *host_hang_hint(const HostInfo *h, Accel accel, bool vmm_has_tcg);
 json_t *host_to_json(const HostInfo *h);

@@ -1,6 +1,6 @@
-/* job.h — one experiment job: a validated spec, N runs (warm-up first),
- * each run one VM from spawn to reap, then a result document with
- * statistics, stored durably.  Jobs run one at a time (manager.c queues). */
+/* job.h — one experiment job: a resolved plan, N runs (warm-up first, VMMs
+ * in rotation A B C A B C …), then a result document stored durably.  Jobs
+ * run one at a time (manager.c queues them). */
 #pragma once
 
 #include <event2/event.h>
@@ -8,10 +8,9 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "experiment.h"
-#include "host.h"
+#include "backends/catalog.h"
+#include "plan.h"
 #include "store.h"
-#include "vmm.h"
 
 typedef struct Job Job;
 
@@ -35,23 +34,19 @@ typedef struct JobObserver {
         void *userdata;
 } JobObserver;
 
-/* What every job shares: the loop, the store, the host facts, the image. */
+/* What every job shares. */
 typedef struct JobContext {
         struct event_base *base; /* the daemon's loop */
         Store *store;            /* where results go */
-        const HostInfo *host;    /* probed at start-up */
-        const char *image_dir;   /* default guest image (holds image.json) */
+        VmmCatalog *catalog;     /* VMM versions, settled at job start */
         const char *run_dir;     /* private 0700 scratch directory */
 } JobContext;
 
-/* Validates spec (adds defaults in place).  On error returns -EINVAL and a
- * sentence naming the bad field or value in *ret_error. */
-int job_spec_validate(const ExperimentKind *kind, json_t *spec, const JobContext *ctx, char **ret_error);
-/* Creates a queued job (stored at once).  Takes a reference to spec. */
-int job_new(const JobContext *ctx, const ExperimentKind *kind, json_t *spec, const JobObserver *obs, Job **ret);
-/* Starts the first run. */
-int job_start(Job *job);
-/* Cancels: a queued job ends at once, a running one once its VM is reaped. */
+/* Creates a queued job from a plan (taken over, also on failure) and stores it. */
+int job_new(const JobContext *ctx, JobPlan *plan, const JobObserver *obs, Job **ret);
+/* Starts: settles the VMM versions, then the first run. */
+void job_start(Job *job);
+/* Cancels: a queued job ends at once, a running one once its run has ended. */
 void job_cancel(Job *job, const char *reason);
 /* Frees the job; a running VM is killed and reaped first, and an unfinished
  * job is stored as failed with `why`. */
@@ -65,8 +60,8 @@ double job_progress(const Job *job);
 unsigned job_runs_done(const Job *job);
 unsigned job_runs_total(const Job *job);
 const char *job_error(const Job *job);
-const char *job_vmm(const Job *job);
-/* QMP of the VM the job is running right now, if it is up and speaks HMP;
- * NULL otherwise (between runs, VM-less kinds, StratoVirt). */
-QmpClient *job_running_hmp(Job *job);
+const char *job_vmm(const Job *job);       /* "qemu" or "qemu,qemu-microvm"; "-" without a VM */
 bool job_bound_to_client(const Job *job);
+/* QMP of the VM the job is running right now, if it is up and speaks HMP;
+ * NULL otherwise (between runs, VM-less kinds, VMMs without HMP). */
+QmpClient *job_running_hmp(Job *job);

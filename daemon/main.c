@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "bus-lab.h"
 #include "manager.h"
 #include "util.h"
 
@@ -105,35 +106,46 @@ static int parse_argv(int argc, char **argv, Options *o) {
         return o->state_dir && o->image_dir && o->run_dir ? 0 : -ENOMEM;
 }
 
-static int run(Options *o) {
-        struct event_base *base = event_base_new();
-        if (!base)
-                return log_error_errno(-ENOMEM, "Failed to create the event loop: %m");
+static void on_signal(evutil_socket_t fd, short what, void *userdata) {
+        manager_stop(userdata, fd == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int serve(struct event_base *base, Options *o) {
+        ManagerConfig cfg = { .state_dir = o->state_dir, .image_dir = o->image_dir, .run_dir = o->run_dir };
         Manager *m = NULL;
-        int r = manager_new(base, &m);
-        if (r < 0) {
-                event_base_free(base);
-                return log_error_errno(r, "Failed to set up: %m");
-        }
-        m->image_dir = TAKE_PTR(o->image_dir);
-        m->run_dir = TAKE_PTR(o->run_dir);
-        r = manager_open_store(m, o->state_dir);
-        /* After the store: the default run dir lives inside the state dir. */
-        if (mkdir(m->run_dir, 0700) < 0 && errno != EEXIST)
-                log_warning_errno(-errno, "Failed to create run directory %s, ignoring: %m", m->run_dir);
+        BusLab *lab = NULL;
+        struct event *sigterm = NULL, *sigint = NULL;
+        int r = manager_new(base, &cfg, &m);
         if (r < 0)
-                log_error_errno(r, "Failed to open the result store in %s: %m", o->state_dir);
-        else {
-                r = manager_connect_bus(m, o->bus);
+                return log_error_errno(r, "Failed to set up: %m");
+        sigterm = evsignal_new(base, SIGTERM, on_signal, m);
+        sigint = evsignal_new(base, SIGINT, on_signal, m);
+        if (!sigterm || !sigint || event_add(sigterm, NULL) < 0 || event_add(sigint, NULL) < 0)
+                r = log_error_errno(-ENOMEM, "Failed to watch signals: %m");
+        if (r >= 0) {
+                r = bus_lab_new(m, base, o->bus, &lab);
                 if (r < 0)
                         log_error_errno(r, "Failed to serve on the %s bus: %m", o->bus);
         }
         if (r >= 0) {
                 log_info("virtlabd %s ready on the %s bus; store %s; image %s; %s", VIRTLAB_VERSION, o->bus,
-                         store_path(m->store), m->image_dir, m->host.accel_reason);
+                         store_path(manager_store(m)), o->image_dir, manager_host(m)->accel_reason);
                 event_base_dispatch(base);
         }
+        bus_lab_free(lab);
         manager_free(m);
+        if (sigterm)
+                event_free(sigterm);
+        if (sigint)
+                event_free(sigint);
+        return r;
+}
+
+static int run(Options *o) {
+        struct event_base *base = event_base_new();
+        if (!base)
+                return log_error_errno(-ENOMEM, "Failed to create the event loop: %m");
+        int r = serve(base, o);
         /* Objects freed above may have deferred their final free to the loop. */
         (void) event_base_loop(base, EVLOOP_NONBLOCK);
         event_base_free(base);

@@ -1,241 +1,295 @@
-/* manager.c — job queue and daemon lifecycle. */
+/* manager.c — job queue and daemon state (manager.h). */
 #include "manager.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "experiments/experiment.h"
+#include "backends/registry.h"
+#include "image.h"
+#include "plan.h"
 #include "util.h"
 
-static void manager_on_dispatch(evutil_socket_t fd, short what, void *userdata);
-static void manager_on_signal(evutil_socket_t fd, short what, void *userdata);
+typedef struct QueuedJob {
+        Job *job;                /* the job */
+        struct QueuedJob *next;  /* queue order */
+} QueuedJob;
 
-int manager_new(struct event_base *base, Manager **ret) {
+struct Manager {
+        struct event_base *base; /* the one loop */
+        Store *store;            /* results */
+        HostInfo host;           /* probed once at start-up */
+        VmmCatalog *catalog;     /* VMM binaries and versions */
+        char *state_dir;         /* results.db and logs */
+        char *image_dir;         /* default guest image */
+        char *run_dir;           /* private scratch directory */
+        QueuedJob *jobs;         /* running first, then queued */
+        struct event *dispatch;  /* deferred: reap finished jobs, start the next */
+        ManagerObserver obs;     /* the bus side */
+        char *stop_reason;       /* why the loop was stopped */
+};
+
+static void manager_on_dispatch(evutil_socket_t fd, short what, void *userdata);
+
+static void kick(Manager *m) {
+        if (m->obs.kick)
+                m->obs.kick(m->obs.userdata);
+}
+
+static void schedule_dispatch(Manager *m) {
+        struct timeval zero = {};
+        (void) evtimer_add(m->dispatch, &zero);
+}
+
+int manager_new(struct event_base *base, const ManagerConfig *cfg, Manager **ret) {
         Manager *m = calloc(1, sizeof(Manager));
         if (!m)
                 return -ENOMEM;
         m->base = base;
         (void) host_probe(&m->host);
+        m->state_dir = strdup(cfg->state_dir);
+        m->image_dir = strdup(cfg->image_dir);
+        m->run_dir = strdup(cfg->run_dir);
         m->dispatch = evtimer_new(base, manager_on_dispatch, m);
-        m->sigterm = evsignal_new(base, SIGTERM, manager_on_signal, m);
-        m->sigint = evsignal_new(base, SIGINT, manager_on_signal, m);
-        if (!m->dispatch || !m->sigterm || !m->sigint || event_add(m->sigterm, NULL) < 0 || event_add(m->sigint, NULL) < 0) {
-                manager_free(m);
-                return -ENOMEM;
+        int r = m->state_dir && m->image_dir && m->run_dir && m->dispatch ? vmm_catalog_new(base, &m->catalog) : -ENOMEM;
+        if (r >= 0) {
+                r = store_open(cfg->state_dir, &m->store);
+                if (r < 0)
+                        log_error_errno(r, "Failed to open the result store in %s: %m", cfg->state_dir);
         }
+        if (r < 0) {
+                manager_free(m);
+                return r;
+        }
+        if (store_recovered_jobs(m->store) > 0)
+                log_notice("Marked %u interrupted job(s) as failed.", store_recovered_jobs(m->store));
+        /* After the store: the default run dir lives inside the state dir. */
+        if (mkdir(m->run_dir, 0700) < 0 && errno != EEXIST)
+                log_warning_errno(-errno, "Failed to create run directory %s, ignoring: %m", m->run_dir);
         *ret = m;
         return 0;
-}
-
-static ManagedJob *managed_job_free(ManagedJob *mj, const char *why) {
-        if (!mj)
-                return NULL;
-        job_free(mj->job, why);
-        sd_bus_track_unref(mj->track);
-        free(mj);
-        return NULL;
 }
 
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        char why[128];
-        snprintf(why, sizeof(why), "virtlabd was stopped (%s) while the job ran", m->stop_signal ?: "shutdown");
+        char why[160];
+        snprintf(why, sizeof(why), "virtlabd was stopped (%s) while the job ran", m->stop_reason ?: "shutdown");
         /* Every VM is killed and reaped inside job_free(): none outlives us. */
         while (m->jobs) {
-                ManagedJob *mj = m->jobs;
-                m->jobs = mj->next;
-                managed_job_free(mj, why);
+                QueuedJob *q = m->jobs;
+                m->jobs = q->next;
+                job_free(q->job, why);
+                free(q);
         }
         if (m->dispatch)
                 event_free(m->dispatch);
-        if (m->sigterm)
-                event_free(m->sigterm);
-        if (m->sigint)
-                event_free(m->sigint);
-        bus_event_free(m->bus_event);
-        if (m->bus) {
-                (void) sd_bus_flush(m->bus);
-                sd_bus_flush_close_unref(m->bus);
-        }
+        vmm_catalog_free(m->catalog);
         store_close(m->store);
         free(m->state_dir);
         free(m->image_dir);
         free(m->run_dir);
+        free(m->stop_reason);
         free(m);
         return NULL;
 }
 
-static void manager_on_signal(evutil_socket_t fd, short what, void *userdata) {
-        Manager *m = userdata;
-        m->stop_signal = fd == SIGTERM ? "SIGTERM" : "SIGINT";
-        log_info("Received %s, stopping.", m->stop_signal);
+void manager_set_observer(Manager *m, const ManagerObserver *o) {
+        m->obs = o ? *o : (ManagerObserver) {};
+}
+
+void manager_stop(Manager *m, const char *why) {
+        if (!m->stop_reason)
+                m->stop_reason = strdup(why);
+        log_info("Stopping: %s.", why);
         event_base_loopexit(m->base, NULL);
 }
 
-int manager_open_store(Manager *m, const char *state_dir) {
-        m->state_dir = strdup(state_dir);
-        if (!m->state_dir)
-                return -ENOMEM;
-        int r = store_open(state_dir, &m->store);
-        if (r < 0)
-                return r;
-        if (store_recovered_jobs(m->store) > 0)
-                log_notice("Marked %u interrupted job(s) as failed.", store_recovered_jobs(m->store));
+Store *manager_store(Manager *m) { return m->store; }
+const HostInfo *manager_host(Manager *m) { return &m->host; }
+
+Job *manager_find_job(Manager *m, uint32_t id) {
+        for (QueuedJob *q = m->jobs; q; q = q->next)
+                if (job_id(q->job) == id)
+                        return q->job;
+        return NULL;
+}
+
+Job **manager_jobs(Manager *m) {
+        size_t n = 0;
+        for (QueuedJob *q = m->jobs; q; q = q->next)
+                n++;
+        Job **v = calloc(n + 1, sizeof(Job *));
+        n = 0;
+        for (QueuedJob *q = m->jobs; v && q; q = q->next)
+                v[n++] = q->job;
+        return v;
+}
+
+int manager_cancel_job(Manager *m, uint32_t id, const char *why) {
+        Job *job = manager_find_job(m, id);
+        if (!job)
+                return -ENOENT;
+        job_cancel(job, why);
         return 0;
 }
 
-JobContext manager_job_context(Manager *m) {
-        return (JobContext) { .base = m->base, .store = m->store, .host = &m->host, .image_dir = m->image_dir,
-                              .run_dir = m->run_dir };
-}
-
-ManagedJob *manager_find_job(Manager *m, uint32_t id) {
-        for (ManagedJob *mj = m->jobs; mj; mj = mj->next)
-                if (job_id(mj->job) == id)
-                        return mj;
-        return NULL;
-}
-
-static ManagedJob *find_by_job(Manager *m, Job *job) {
-        for (ManagedJob *mj = m->jobs; mj; mj = mj->next)
-                if (mj->job == job)
-                        return mj;
-        return NULL;
-}
+/* ---- job events ------------------------------------------------------- */
 
 static void on_job_changed(Job *job, void *userdata) {
         Manager *m = userdata;
-        ManagedJob *mj = find_by_job(m, job);
-        if (mj)
-                bus_lab_emit_job_changed(m, mj);
+        if (m->obs.job_changed)
+                m->obs.job_changed(job, m->obs.userdata);
+        kick(m);
 }
 
 static void on_run_finished(Job *job, unsigned index, const char *json, void *userdata) {
         Manager *m = userdata;
-        ManagedJob *mj = find_by_job(m, job);
-        if (mj)
-                bus_lab_emit_run_finished(m, mj, index, json);
+        if (m->obs.run_finished)
+                m->obs.run_finished(job, index, json, m->obs.userdata);
+        kick(m);
 }
 
 static void on_job_finished(Job *job, void *userdata) {
-        manager_schedule_dispatch(userdata);
+        Manager *m = userdata;
+        on_job_changed(job, m);
+        schedule_dispatch(m);
 }
 
-const JobObserver manager_job_observer_template = {
-        .changed = on_job_changed,
-        .run_finished = on_run_finished,
-        .finished = on_job_finished,
-};
-
-void manager_schedule_dispatch(Manager *m) {
-        struct timeval zero = {};
-        (void) evtimer_add(m->dispatch, &zero);
-}
+/* ---- queue ------------------------------------------------------------ */
 
 static unsigned queued_jobs(Manager *m) {
         unsigned n = 0;
-        for (ManagedJob *mj = m->jobs; mj; mj = mj->next)
-                n += job_state(mj->job) == JOB_QUEUED;
+        for (QueuedJob *q = m->jobs; q; q = q->next)
+                n += job_state(q->job) == JOB_QUEUED;
         return n;
 }
 
-/* The bound client went away: its experiment is no longer wanted. */
-static int on_client_gone(sd_bus_track *track, void *userdata) {
-        ManagedJob *mj = userdata;
-        char why[128];
-        snprintf(why, sizeof(why), "canceled: the client that started job %u disconnected", job_id(mj->job));
-        log_notice("Job %u: %s", job_id(mj->job), why);
-        /* sd-bus calls this whenever the track is found empty: drop it so it
-         * fires once.  sd-bus holds its own reference during the call. */
-        mj->track = sd_bus_track_unref(mj->track);
-        job_cancel(mj->job, why);
-        return 0;
+static int fail(char **ret_error, ManagerError *ret_class, ManagerError class, int r, const char *fmt, ...)
+        _printf_(5, 6);
+static int fail(char **ret_error, ManagerError *ret_class, ManagerError class, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        *ret_class = class;
+        return r;
 }
 
-int manager_add_job(Manager *m, Job *job, const char *bind_sender, ManagedJob **ret) {
-        if (queued_jobs(m) >= JOBS_QUEUED_MAX)
-                return -E2BIG;
-        ManagedJob *mj = calloc(1, sizeof(ManagedJob));
-        if (!mj)
-                return -ENOMEM;
-        mj->job = job;
-        mj->manager = m;
-        snprintf(mj->path, sizeof(mj->path), BUS_JOB_PREFIX "/_%u", job_id(job));
-        if (bind_sender) {
-                int r = sd_bus_track_new(m->bus, &mj->track, on_client_gone, mj);
-                if (r >= 0)
-                        r = sd_bus_track_add_name(mj->track, bind_sender);
-                if (r < 0) {
-                        /* The client may already be gone: then nobody wants the job. */
-                        log_warning_errno(r, "Job %u: cannot track client %s: %m", job_id(job), bind_sender);
-                        mj->track = sd_bus_track_unref(mj->track);
-                        if (r == -ENXIO || r == -ESRCH)
-                                job_cancel(job, "canceled: the client that started it had already disconnected");
-                }
+int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Job **ret, char **ret_error,
+                   ManagerError *ret_class) {
+        const ExperimentKind *kind = experiment_kind_find(kind_name);
+        char buf[512];
+        if (!kind) {
+                experiment_kind_names(buf, sizeof(buf));
+                return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL, "Unknown experiment kind '%s' (known: %s)",
+                            spec_echo_str(kind_name, (char[SPEC_ECHO_MAX + 8]) {}), buf);
         }
-        ManagedJob **tail = &m->jobs;
+        json_error_t je;
+        json_auto_t *spec = json_loads(spec_text[0] ? spec_text : "{}", 0, &je);
+        if (!spec)
+                return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
+                            "Experiment spec is not valid JSON: %s (at column %d)", je.text, je.column);
+        if (queued_jobs(m) >= JOBS_QUEUED_MAX)
+                return fail(ret_error, ret_class, MANAGER_QUEUE_FULL, -E2BIG, "Too many queued jobs (max %d)",
+                            JOBS_QUEUED_MAX);
+        PlanContext pc = { .host = &m->host, .catalog = m->catalog, .image_dir = m->image_dir };
+        JobPlan *plan = NULL;
+        PlanError pe;
+        int r = plan_new(&pc, kind, spec, &plan, ret_error, &pe);
+        if (r < 0) {
+                *ret_class = pe == PLAN_VMM_UNAVAILABLE ? MANAGER_VMM_UNAVAILABLE : MANAGER_INVALID;
+                return r;
+        }
+        QueuedJob *q = calloc(1, sizeof(QueuedJob));
+        if (!q) {
+                plan_free(plan);
+                return fail(ret_error, ret_class, MANAGER_INTERNAL, -ENOMEM, "Out of memory");
+        }
+        JobContext jc = { .base = m->base, .store = m->store, .catalog = m->catalog, .run_dir = m->run_dir };
+        JobObserver obs = { .changed = on_job_changed, .run_finished = on_run_finished, .finished = on_job_finished,
+                            .userdata = m };
+        r = job_new(&jc, plan, &obs, &q->job);
+        if (r < 0) {
+                free(q);
+                return fail(ret_error, ret_class, MANAGER_INTERNAL, r, "Failed to create the job: %s", strerror(-r));
+        }
+        QueuedJob **tail = &m->jobs;
         while (*tail)
                 tail = &(*tail)->next;
-        *tail = mj;
-        manager_schedule_dispatch(m);
-        *ret = mj;
+        *tail = q;
+        log_info("Job %u queued: %s %s", job_id(q->job), kind->name, spec_text);
+        if (m->obs.job_new)
+                m->obs.job_new(q->job, m->obs.userdata);
+        schedule_dispatch(m);
+        *ret = q->job;
         return 0;
 }
 
-/* Removes finished jobs (announcing JobRemoved) and starts the next one. */
+/* Removes finished jobs (announcing them) and starts the next one. */
 static void manager_on_dispatch(evutil_socket_t fd, short what, void *userdata) {
         Manager *m = userdata;
-        for (ManagedJob **p = &m->jobs; *p;) {
-                ManagedJob *mj = *p;
-                if (job_state(mj->job) < JOB_DONE) {
-                        p = &mj->next;
+        for (QueuedJob **p = &m->jobs; *p;) {
+                QueuedJob *q = *p;
+                if (job_state(q->job) < JOB_DONE) {
+                        p = &q->next;
                         continue;
                 }
-                *p = mj->next;
-                bus_lab_emit_job_removed(m, mj);
-                managed_job_free(mj, NULL);
+                *p = q->next;
+                if (m->obs.job_removed)
+                        m->obs.job_removed(q->job, m->obs.userdata);
+                job_free(q->job, NULL);
+                free(q);
         }
-        if (m->jobs && job_state(m->jobs->job) == JOB_QUEUED) {
-                (void) job_start(m->jobs->job);
-                /* A job that failed to start is finished: dispatch again. */
-                if (job_state(m->jobs->job) >= JOB_DONE)
-                        manager_schedule_dispatch(m);
+        if (m->jobs && job_state(m->jobs->job) == JOB_QUEUED)
+                job_start(m->jobs->job);
+        kick(m);
+}
+
+/* ---- describe --------------------------------------------------------- */
+
+static json_t *describe_image(Manager *m) {
+        _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ char *why = NULL;
+        if (image_load(m->image_dir, &img, &why) < 0)
+                return json_pack("{s:s, s:s}", "path", m->image_dir,
+                                 "error", why ?: "not built (run 'make image')");
+        return json_incref(img->doc);
+}
+
+static json_t *describe_vmms(Manager *m) {
+        json_t *a = json_array();
+        for (const VmmBackend *const *b = vmm_backends(); a && *b; b++) {
+                const VmmInfo *info = vmm_catalog_get(m->catalog, *b);
+                json_t *o = info ? vmm_info_to_json(*b, info) : NULL;
+                if (o)
+                        json_object_set_new(o, "capabilities",
+                                            json_pack("{s:b, s:b, s:b, s:b}", "tcg", (*b)->caps.has_tcg, "hmp",
+                                                      (*b)->caps.has_hmp, "pci", (*b)->caps.has_pci, "takes_fds",
+                                                      (*b)->caps.takes_fds));
+                json_array_append_new(a, o);
         }
-        bus_event_kick(m->bus_event);
+        return a;
 }
 
-static void manager_on_bus_lost(void *userdata) {
-        Manager *m = userdata;
-        m->stop_signal = "bus connection lost";
-        event_base_loopexit(m->base, NULL);
+static json_t *describe_kinds(void) {
+        json_t *a = json_array();
+        for (const ExperimentKind *const *k = experiment_kinds(); *k; k++)
+                json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", (*k)->name, "description",
+                                                   (*k)->description, "vm", !(*k)->vm_less));
+        return a;
 }
 
-static int bus_open(const char *which, sd_bus **ret) {
-        if (streq(which, "system"))
-                return sd_bus_open_system(ret);
-        if (streq(which, "session"))
-                return sd_bus_open_user(ret);
-        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-        int r = sd_bus_new(&bus);
-        r = r < 0 ? r : sd_bus_set_address(bus, which);
-        r = r < 0 ? r : sd_bus_set_bus_client(bus, true);
-        r = r < 0 ? r : sd_bus_start(bus);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(bus);
-        return 0;
+int manager_when_settled(Manager *m, void (*cb)(void *userdata), void *userdata) {
+        vmm_catalog_refresh(m->catalog); /* a binary that changed starts its probe now */
+        return vmm_catalog_when_settled(m->catalog, cb, userdata);
 }
 
-int manager_connect_bus(Manager *m, const char *which) {
-        int r = bus_open(which, &m->bus);
-        if (r < 0)
-                return r;
-        r = bus_lab_export(m);
-        if (r < 0)
-                return r;
-        r = sd_bus_request_name(m->bus, BUS_NAME, 0);
-        if (r < 0)
-                return log_error_errno(r, "Failed to take the name %s (is another virtlabd running?): %m", BUS_NAME);
-        return bus_event_attach(m->bus, m->base, manager_on_bus_lost, m, &m->bus_event);
+json_t *manager_describe(Manager *m) {
+        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I}", "version", VIRTLAB_VERSION, "host",
+                         host_to_json(&m->host), "vmms", describe_vmms(m), "experiments", describe_kinds(), "image",
+                         describe_image(m), "store", store_path(m->store), "state_dir", m->state_dir, "queue_policy",
+                         "one job at a time; later jobs are queued in order", "queue_max", (json_int_t) JOBS_QUEUED_MAX);
 }

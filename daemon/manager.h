@@ -1,63 +1,71 @@
-/* manager.h — the daemon's state: loop, bus, store, host facts and the job
- * queue.  Jobs run one at a time, in the order they were started: two VMs
- * measured at once would disturb each other's figures.  A job started while
- * another runs is queued (state "queued"), up to JOBS_QUEUED_MAX. */
+/* manager.h — the daemon's state, without the bus: host facts, the VMM
+ * catalog, the store, and the job queue.  Jobs run one at a time, in the
+ * order they were submitted: two VMs measured at once would disturb each
+ * other's figures.  A job submitted while another runs is queued, up to
+ * JOBS_QUEUED_MAX.  bus-lab.c serves all of it on D-Bus through the observer
+ * below; nothing here knows D-Bus. */
 #pragma once
 
 #include <event2/event.h>
-#include <systemd/sd-bus.h>
+#include <jansson.h>
 
-#include "bus-event.h"
+#include "backends/catalog.h"
 #include "host.h"
 #include "job.h"
 #include "store.h"
 
 #define JOBS_QUEUED_MAX 32
-#define VIRTLAB_VERSION "0.1.0"
-#define BUS_NAME "org.virtlab.Lab1"
-#define BUS_PATH "/org/virtlab/Lab1"
-#define BUS_JOB_PREFIX "/org/virtlab/Lab1/job"
-#define BUS_JOB_INTERFACE "org.virtlab.Lab1.Job"
+#define VIRTLAB_VERSION "0.2.0"
 
-typedef struct ManagedJob {
-        Job *job;            /* the job */
-        char path[64];       /* its bus object path */
-        sd_bus_track *track; /* the starting client, when bound to it */
-        struct Manager *manager; /* owner */
-        struct ManagedJob *next; /* queue order */
-} ManagedJob;
+typedef struct Manager Manager;
 
-typedef struct Manager {
-        struct event_base *base; /* the one loop */
-        sd_bus *bus;             /* our connection */
-        BusEvent *bus_event;     /* bus on the loop */
-        Store *store;            /* results */
-        HostInfo host;           /* probed once at start-up */
-        char *state_dir;         /* results.db and logs */
-        char *image_dir;         /* default guest image */
-        char *run_dir;           /* private scratch directory */
-        ManagedJob *jobs;        /* running first, then queued */
-        struct event *dispatch;  /* deferred: reap finished jobs, start the next */
-        struct event *sigterm, *sigint; /* clean shutdown */
-        const char *stop_signal; /* which signal stopped us */
-} Manager;
+typedef struct ManagerConfig {
+        const char *state_dir;   /* results.db and logs */
+        const char *image_dir;   /* default guest image (its siblings are images by name) */
+        const char *run_dir;     /* private scratch directory */
+} ManagerConfig;
 
-int manager_new(struct event_base *base, Manager **ret);
+/* What the bus side learns (all optional). */
+typedef struct ManagerObserver {
+        void (*job_new)(Job *job, void *userdata);
+        void (*job_changed)(Job *job, void *userdata);
+        void (*run_finished)(Job *job, unsigned index, const char *sample_json, void *userdata);
+        /* The job reached its end and is about to be freed. */
+        void (*job_removed)(Job *job, void *userdata);
+        /* Events were queued outside a bus callback: flush them. */
+        void (*kick)(void *userdata);
+        void *userdata;
+} ManagerObserver;
+
+typedef enum ManagerError {
+        MANAGER_INVALID,          /* bad request: InvalidArgs */
+        MANAGER_VMM_UNAVAILABLE,  /* a VMM it needs is missing here */
+        MANAGER_QUEUE_FULL,       /* JOBS_QUEUED_MAX jobs already wait */
+        MANAGER_INTERNAL,         /* out of memory, store failure */
+} ManagerError;
+
+/* Probes the host, starts the VMM catalog, opens the store. */
+int manager_new(struct event_base *base, const ManagerConfig *cfg, Manager **ret);
+/* Kills and reaps every VM; unfinished jobs are stored as failed. */
 Manager *manager_free(Manager *m);
-/* Connects to the bus (system, session or an address), exports the objects,
- * takes the name. */
-int manager_connect_bus(Manager *m, const char *bus);
-int manager_open_store(Manager *m, const char *state_dir);
-/* Enqueues a validated job; fills the managed-job entry. */
-int manager_add_job(Manager *m, Job *job, const char *bind_sender, ManagedJob **ret);
-ManagedJob *manager_find_job(Manager *m, uint32_t id);
-void manager_schedule_dispatch(Manager *m);
-JobContext manager_job_context(Manager *m);
-extern const JobObserver manager_job_observer_template;
+void manager_set_observer(Manager *m, const ManagerObserver *o);
+/* Stops the loop (signal, lost bus); manager_free() does the rest. */
+void manager_stop(Manager *m, const char *why);
 
-/* bus-lab.c: object vtables and signal emission. */
-int bus_lab_export(Manager *m);
-void bus_lab_emit_job_new(Manager *m, ManagedJob *mj);
-void bus_lab_emit_job_removed(Manager *m, ManagedJob *mj);
-void bus_lab_emit_job_changed(Manager *m, ManagedJob *mj);
-void bus_lab_emit_run_finished(Manager *m, ManagedJob *mj, unsigned index, const char *json);
+/* Validates and queues an experiment.  On failure -errno with a sentence
+ * in *ret_error and the class in *ret_class; nothing is stored then. */
+int manager_submit(Manager *m, const char *kind, const char *spec_text, Job **ret, char **ret_error,
+                   ManagerError *ret_class);
+Job *manager_find_job(Manager *m, uint32_t id);
+/* Active jobs, running first, then queued, NULL-terminated (malloc'd array). */
+Job **manager_jobs(Manager *m);
+/* Cancels an active job; -ENOENT if there is none with that id. */
+int manager_cancel_job(Manager *m, uint32_t id, const char *why);
+/* Describe(): host, VMMs (cached, never probed here), kinds, image, store. */
+json_t *manager_describe(Manager *m);
+/* Re-finds the VMM binaries; then, like vmm_catalog_when_settled(), 1 when
+ * cb(userdata) will follow once the version probes under way have ended, 0
+ * when none is under way. */
+int manager_when_settled(Manager *m, void (*cb)(void *userdata), void *userdata);
+Store *manager_store(Manager *m);
+const HostInfo *manager_host(Manager *m);

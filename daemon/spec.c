@@ -1,7 +1,15 @@
-/* spec.c — shared experiment-spec checks. */
+/* spec.c — the table-driven spec checker (spec.h) and the common fields. */
 #include "spec.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+
+#include "backends/registry.h"
+#include "cpuset.h"
+#include "host.h"
+
+/* Most VMMs one job rotates through (a "compare" of qemu, qemu-microvm, stratovirt, …). */
+#define JOB_VMMS_MAX 4
 
 int spec_fail(char **ret_error, const char *fmt, ...) {
         va_list ap;
@@ -15,24 +23,198 @@ int spec_fail(char **ret_error, const char *fmt, ...) {
         return -EINVAL;
 }
 
-int spec_check_int(json_t *spec, const char *field, json_int_t def, json_int_t min, json_int_t max, char **ret_error) {
-        json_t *v = json_object_get(spec, field);
-        if (!v)
-                return json_object_set_new(spec, field, json_integer(def)) < 0 ? -ENOMEM : 0;
-        if (!json_is_integer(v))
-                return spec_fail(ret_error, "Field '%s' must be an integer", field);
-        json_int_t x = json_integer_value(v);
-        if (x < min || x > max)
-                return spec_fail(ret_error, "Invalid %s %" JSON_INTEGER_FORMAT ": must be between %" JSON_INTEGER_FORMAT
-                                            " and %" JSON_INTEGER_FORMAT, field, x, min, max);
+const char *spec_echo_str(const char *s, char buf[static SPEC_ECHO_MAX + 8]) {
+        size_t n = strlen(s);
+        if (n <= SPEC_ECHO_MAX)
+                return s;
+        /* Cut at a character boundary: the text goes out as UTF-8. */
+        size_t cut = SPEC_ECHO_MAX;
+        while (cut > 0 && ((unsigned char) s[cut] & 0xc0) == 0x80)
+                cut--;
+        snprintf(buf, SPEC_ECHO_MAX + 8, "%.*s…", (int) cut, s);
+        return buf;
+}
+
+const char *spec_echo(json_t *v, char buf[static SPEC_ECHO_MAX + 8]) {
+        return json_is_string(v) ? spec_echo_str(json_string_value(v), buf) : "(not a string)";
+}
+
+json_int_t spec_int(json_t *spec, const char *field) {
+        return json_integer_value(json_object_get(spec, field));
+}
+bool spec_bool(json_t *spec, const char *field) {
+        return json_is_true(json_object_get(spec, field));
+}
+const char *spec_string(json_t *spec, const char *field) {
+        return json_string_value(json_object_get(spec, field));
+}
+
+/* ---- common fields ---------------------------------------------------- */
+
+static int check_vmm_name(const char *name, char **ret_error) {
+        char known[256], b[SPEC_ECHO_MAX + 8];
+        if (vmm_backend_find(name))
+                return 0;
+        vmm_backend_names(known, sizeof(known));
+        return spec_fail(ret_error, "Unknown VMM '%s' (known: %s)", spec_echo_str(name, b), known);
+}
+
+static int check_vmm(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        return json_is_string(v) ? check_vmm_name(json_string_value(v), ret_error)
+                                 : spec_fail(ret_error, "Field 'vmm' must be a string");
+}
+
+/* "vmms": ["qemu", "qemu-microvm", ...] makes a compare job: runs rotate
+ * through them.  "vmm" then defaults to (and must equal) the first. */
+static int check_vmms(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        json_t *e;
+        size_t i;
+        char b1[SPEC_ECHO_MAX + 8], b2[SPEC_ECHO_MAX + 8];
+        if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > JOB_VMMS_MAX)
+                return spec_fail(ret_error, "Field 'vmms' must be an array of 1 to %d VMM names", JOB_VMMS_MAX);
+        json_array_foreach(v, i, e) {
+                if (!json_is_string(e))
+                        return spec_fail(ret_error, "Field 'vmms' must hold VMM names (strings)");
+                int r = check_vmm_name(json_string_value(e), ret_error);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < i; k++)
+                        if (streq(json_string_value(e), json_string_value(json_array_get(v, k))))
+                                return spec_fail(ret_error, "VMM '%s' appears twice in 'vmms'", json_string_value(e));
+        }
+        json_t *first = json_array_get(v, 0), *vmm = json_object_get(spec, "vmm");
+        if (vmm && !json_equal(vmm, first))
+                return spec_fail(ret_error, "Field 'vmm' ('%s') must be the first of 'vmms' ('%s')", spec_echo(vmm, b1),
+                                 spec_echo(first, b2));
+        return json_object_set(spec, "vmm", first) < 0 ? -ENOMEM : 0;
+}
+
+static int check_accel(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        char b[SPEC_ECHO_MAX + 8];
+        if (accel_from_string(json_string_value(v)) < 0)
+                return spec_fail(ret_error, "Invalid accel '%s': must be auto, kvm or tcg", spec_echo(v, b));
         return 0;
 }
 
-int spec_check_bool(json_t *spec, const char *field, bool def, char **ret_error) {
-        json_t *v = json_object_get(spec, field);
-        if (!v)
-                return json_object_set_new(spec, field, json_boolean(def)) < 0 ? -ENOMEM : 0;
-        if (!json_is_boolean(v))
-                return spec_fail(ret_error, "Field '%s' must be true or false", field);
+static int check_pin_cpus(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        cpu_set_t set;
+        char b[SPEC_ECHO_MAX + 8];
+        int r = cpuset_parse(json_string_value(v), &set);
+        if (r == -ENXIO)
+                return spec_fail(ret_error, "Invalid pin_cpus '%s': names a CPU that is not online here", spec_echo(v, b));
+        if (r < 0)
+                return spec_fail(ret_error, "Invalid pin_cpus '%s': expected a CPU list like 0 or 0-1 or 0,2",
+                                 spec_echo(v, b));
         return 0;
+}
+
+static int check_image_field(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        return json_string_length(v) > 0 ? 0 : spec_fail(ret_error, "Field 'image' must be a directory path or image name");
+}
+
+const SpecField spec_common_fields[] = {
+        { .name = "vmms", .type = SPEC_ANY, .vm_only = true, .check = check_vmms },
+        { .name = "vmm", .type = SPEC_STRING, .vm_only = true, .has_default = true, .def_string = "qemu", .check = check_vmm },
+        SPEC_INT_FIELD("runs", 10, 1, 1000),
+        SPEC_INT_FIELD("warmup", 1, 0, 100),
+        { .name = "memory_mib", .type = SPEC_INT, .vm_only = true, .has_default = true, .def_int = 256, .min = 64, .max = 65536 },
+        { .name = "vcpus", .type = SPEC_INT, .vm_only = true, .has_default = true, .def_int = 1, .min = 1, .max = 64 },
+        SPEC_INT_FIELD("timeout_s", 60, 1, 3600),
+        { .name = "settle_ms", .type = SPEC_INT, .vm_only = true, .has_default = true, .def_int = 500, .min = 0, .max = 60000 },
+        { .name = "accel", .type = SPEC_STRING, .vm_only = true, .has_default = true, .def_string = "auto", .check = check_accel },
+        { .name = "image", .type = SPEC_STRING, .vm_only = true, .check = check_image_field },
+        SPEC_BOOL_FIELD("drop_caches", false),
+        { .name = "pin_cpus", .type = SPEC_STRING, .check = check_pin_cpus },
+        { .name = "bind_to_client", .type = SPEC_BOOL },
+        /* Runs a Linux guest on a paravirtual KVM with a KVM-only VMM although it hangs there. */
+        { .name = "force_paravirt_kvm", .type = SPEC_BOOL, .vm_only = true, .has_default = true, .def_bool = false },
+        {},
+};
+
+/* ---- the checker ------------------------------------------------------ */
+
+static const SpecField *find_field(const SpecField *t, const char *name) {
+        for (; t && t->name; t++)
+                if (streq(t->name, name))
+                        return t;
+        return NULL;
+}
+
+int spec_check_known(json_t *spec, const SpecField *kind_fields, bool has_vm, const char *kind, char **ret_error) {
+        const char *key;
+        json_t *v;
+        char b[SPEC_ECHO_MAX + 8];
+        json_object_foreach(spec, key, v) {
+                const SpecField *f = find_field(spec_common_fields, key);
+                if (f && f->vm_only && !has_vm)
+                        return spec_fail(ret_error, "Field '%s' does not apply to '%s': it runs no VM", key, kind);
+                if (!f && !find_field(kind_fields, key))
+                        return spec_fail(ret_error, "Unknown field '%s' in experiment spec", spec_echo_str(key, b));
+        }
+        return 0;
+}
+
+int spec_apply_defaults(json_t *spec, const SpecDefault *defaults) {
+        for (const SpecDefault *d = defaults; d && d->name; d++)
+                if (!json_object_get(spec, d->name) && json_object_set_new(spec, d->name, json_integer(d->value)) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+static json_t *default_value(const SpecField *f) {
+        switch (f->type) {
+        case SPEC_INT: return json_integer(f->def_int);
+        case SPEC_BOOL: return json_boolean(f->def_bool);
+        case SPEC_STRING: return json_string(f->def_string);
+        default: return NULL;
+        }
+}
+
+static int check_type(const SpecField *f, json_t *v, char **ret_error) {
+        switch (f->type) {
+        case SPEC_INT:
+                if (!json_is_integer(v))
+                        return spec_fail(ret_error, "Field '%s' must be an integer", f->name);
+                if (json_integer_value(v) < f->min || json_integer_value(v) > f->max)
+                        return spec_fail(ret_error, "Invalid %s %" JSON_INTEGER_FORMAT ": must be between %" JSON_INTEGER_FORMAT
+                                                    " and %" JSON_INTEGER_FORMAT, f->name, json_integer_value(v), f->min, f->max);
+                return 0;
+        case SPEC_BOOL:
+                return json_is_boolean(v) ? 0 : spec_fail(ret_error, "Field '%s' must be true or false", f->name);
+        case SPEC_STRING:
+                return json_is_string(v) ? 0 : spec_fail(ret_error, "Field '%s' must be a string", f->name);
+        case SPEC_ANY:
+                return 0;
+        }
+        abort();
+}
+
+int spec_check(json_t *spec, const SpecField *fields, bool has_vm, char **ret_error) {
+        for (const SpecField *f = fields; f && f->name; f++) {
+                if (f->vm_only && !has_vm)
+                        continue;
+                json_t *v = json_object_get(spec, f->name);
+                if (!v && f->has_default) {
+                        if (json_object_set_new(spec, f->name, v = default_value(f)) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (!v)
+                        continue;
+                int r = check_type(f, v, ret_error);
+                r = r ?: f->check ? f->check(spec, f, v, ret_error) : 0;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int spec_check_int(json_t *spec, const char *field, json_int_t def, json_int_t min, json_int_t max, char **ret_error) {
+        const SpecField f[] = { SPEC_INT_FIELD(field, def, min, max), {} };
+        return spec_check(spec, f, true, ret_error);
+}
+
+int spec_check_bool(json_t *spec, const char *field, bool def, char **ret_error) {
+        const SpecField f[] = { SPEC_BOOL_FIELD(field, def), {} };
+        return spec_check(spec, f, true, ret_error);
 }

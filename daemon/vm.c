@@ -1,10 +1,12 @@
-/* vm.c — spawns a VMM and watches it: a pidfd for its exit, a socket for
- * its serial console (split into timestamped lines), a pipe for its own
- * diagnostics, and a QMP client.  The child gets PR_SET_PDEATHSIG so even a
- * SIGKILLed daemon leaves no VMM behind. */
+/* vm.c — spawns a VMM and watches it: its exit (child.c), a socket for its
+ * serial console (split into timestamped lines), a pipe for its stdout and
+ * stderr, its own log file (path mode), and a QMP client whose events reach
+ * the owner.  The child gets PR_SET_PDEATHSIG so even a SIGKILLed daemon
+ * leaves no VMM behind.
+ *
+ * Divisions: channels (fds or paths) · spawn · console · diagnostics and log
+ * · QMP · exit (reap + EOF). */
 #include "vm.h"
-#include "child.h"
-#include "utf8.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -15,10 +17,21 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "child.h"
+#include "utf8.h"
+
 #define CONSOLE_LINE_MAX (64 * 1024)
 #define DIAG_MAX (8 * 1024)
+#define LOG_LINE_MAX 1024
 #define QMP_CONNECT_RETRY_MAX_USEC (20 * USEC_PER_MSEC)
-#define VMM_LOG_LINE_MAX 1024
+/* After the process is reaped, how long its QMP socket may take to report EOF. */
+#define QMP_EOF_GRACE_USEC (1 * USEC_PER_SEC)
+
+/* Splits a byte stream into lines of at most LOG_LINE_MAX (longer lines keep their start). */
+typedef struct LineSplitter {
+        char buf[LOG_LINE_MAX];    /* partial line */
+        size_t len;                /* bytes in buf */
+} LineSplitter;
 
 struct Vm {
         struct event_base *base;   /* loop everything runs on */
@@ -26,64 +39,60 @@ struct Vm {
         VmCallbacks cb;            /* owner's callbacks */
         void *userdata;            /* passed to cb */
         char **argv;               /* exact argv exec'd */
-        pid_t pid;                 /* VMM process, 0 once reaped */
-        int pidfd;                 /* readable when the process exits */
+        ChildWatch *child;         /* the process */
+        int wait_status;           /* from the reap */
+        bool reaped;               /* the process is gone */
+        bool exited;               /* on_exit delivered */
         int console_fd;            /* our end of the serial socket */
         int diag_fd;               /* VMM stdout+stderr */
         int qmp_fd;                /* our end of the QMP socket before the client owns it */
         char *dir;                 /* path mode: private directory holding the sockets */
         char *qmp_path;            /* socket path for VMMs that cannot take an fd */
         char *serial_path;         /* path mode: the serial console socket the VMM listens on */
-        char *log_path;            /* path mode: the VMM's own log file (-D) */
+        char *log_path;            /* the VMM's own log file, NULL if it writes none */
         bool log_in_dir;           /* log_path lives in dir and goes with it */
         int log_fd;                /* reads log_path as it grows */
+        size_t log_bytes;          /* read from log_fd so far */
         int inotify_fd;            /* IN_MODIFY on log_path */
         struct event *log_event;   /* on inotify_fd */
-        char log_line[VMM_LOG_LINE_MAX]; /* partial log line */
-        size_t log_line_len;       /* bytes in log_line */
-        struct event *pid_event;   /* on pidfd */
+        LineSplitter log_lines;    /* log_fd's partial line */
+        LineSplitter diag_lines;   /* diag_fd's partial line */
         struct event *console_event; /* on console_fd */
         struct event *diag_event;  /* on diag_fd */
         struct event *qmp_retry;   /* connect-retry timer (path mode) */
+        struct event *eof_grace;   /* reaped, waiting for QMP EOF */
         usec_t qmp_retry_delay;    /* current backoff */
         QmpClient *qmp;            /* NULL until connected */
         bool qmp_ready;            /* negotiation done */
+        bool qmp_closed;           /* the connection ended (or will never exist) */
         usec_t t_spawn, t_exec, t_console, t_qmp; /* monotonic timestamps */
         char line[CONSOLE_LINE_MAX]; /* partial console line */
         size_t line_len;           /* bytes in line */
         FILE *console_log;         /* timestamped copy of the console */
+        size_t console_log_bytes;  /* written to console_log */
         char diag[DIAG_MAX];       /* tail of the VMM's own output */
         size_t diag_len;           /* bytes in diag */
-        int wait_status;           /* from waitpid */
-        bool exited;               /* reaped, on_exit delivered */
 };
 
-static void on_pidfd(evutil_socket_t fd, short what, void *userdata);
+static void on_child_exit(ChildWatch *w, int status, void *userdata);
 static void on_console(evutil_socket_t fd, short what, void *userdata);
 static void on_diag(evutil_socket_t fd, short what, void *userdata);
 static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata);
 static void on_vmm_log(evutil_socket_t fd, short what, void *userdata);
+static void on_eof_grace(evutil_socket_t fd, short what, void *userdata);
 
-pid_t vm_pid(const Vm *vm) { return vm->pid; }
-QmpClient *vm_qmp(const Vm *vm) { return vm->qmp_ready ? vm->qmp : NULL; }
+pid_t vm_pid(const Vm *vm) { return child_watch_pid(vm->child); }
+QmpClient *vm_qmp(const Vm *vm) { return vm->qmp_ready && !vm->qmp_closed ? vm->qmp : NULL; }
 char *const *vm_argv(const Vm *vm) { return vm->argv; }
 usec_t vm_t_spawn(const Vm *vm) { return vm->t_spawn; }
 usec_t vm_t_exec(const Vm *vm) { return vm->t_exec; }
 usec_t vm_t_console(const Vm *vm) { return vm->t_console; }
 usec_t vm_t_qmp(const Vm *vm) { return vm->t_qmp; }
-bool vm_running(const Vm *vm) { return vm->pid > 0; }
+bool vm_running(const Vm *vm) { return child_watch_running(vm->child); }
 const char *vm_diagnostics(const Vm *vm) { return vm->diag; }
 const char *vm_log_path(const Vm *vm) { return vm->log_path; }
 
-void vm_describe_status(int st, char *buf, size_t size) {
-        if (WIFEXITED(st))
-                snprintf(buf, size, "exited with status %d", WEXITSTATUS(st));
-        else if (WIFSIGNALED(st))
-                snprintf(buf, size, "killed by SIG%s%s", sigabbrev_np(WTERMSIG(st)) ?: "?",
-                         WTERMSIG(st) == SIGSYS ? " (a seccomp filter refused a system call)" : "");
-        else
-                snprintf(buf, size, "ended with wait status 0x%x", (unsigned) st);
-}
+/* ---- channels --------------------------------------------------------- */
 
 /* "DIR/NAME" if it fits a sockaddr_un (the only limit that matters for the
  * sockets), else NULL with -ENAMETOOLONG in *r. */
@@ -101,11 +110,32 @@ static char *socket_path(const char *dir, const char *name, int *r) {
         return p;
 }
 
+/* The VMM's own log goes beside the console log when there is one (it is
+ * the place a KVM error shows up), else into the VM's directory.  Created
+ * empty now so it is followed from its first byte. */
+static int make_log(Vm *vm, const VmSpawnOptions *o, VmConfig *c) {
+        size_t len = o->console_log ? strlen(o->console_log) : 0;
+        if (len > 4 && streq(o->console_log + len - 4, ".log")) {
+                if (asprintf(&vm->log_path, "%.*s.vmm.log", (int) (len - 4), o->console_log) < 0)
+                        vm->log_path = NULL;
+        } else {
+                vm->log_in_dir = true;
+                if (asprintf(&vm->log_path, "%s/vmm.log", vm->dir) < 0)
+                        vm->log_path = NULL;
+        }
+        if (!vm->log_path)
+                return -ENOMEM;
+        vm->log_fd = open(vm->log_path, O_RDONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0600);
+        if (vm->log_fd < 0)
+                return -errno;
+        c->log_path = vm->log_path;
+        return 0;
+}
+
 /* Path mode (VMMs that cannot inherit fds): a fresh 0700 directory under the
  * run dir per VM holds the QMP and serial sockets the VMM listens on, so no
  * stale socket from an earlier VM can be mistaken for this one; vm_free()
- * removes it on every exit path.  The VMM's own log goes beside the console
- * log when there is one (it is the place a KVM error shows up). */
+ * removes it on every exit path. */
 static int make_paths(Vm *vm, const VmSpawnOptions *o, VmConfig *c) {
         int r = 0;
         if (!o->run_dir)
@@ -123,32 +153,19 @@ static int make_paths(Vm *vm, const VmSpawnOptions *o, VmConfig *c) {
         vm->serial_path = vm->qmp_path ? socket_path(vm->dir, "serial.sock", &r) : NULL;
         if (!vm->serial_path)
                 return r;
-        size_t len = o->console_log ? strlen(o->console_log) : 0;
-        if (len > 4 && streq(o->console_log + len - 4, ".log")) {
-                if (asprintf(&vm->log_path, "%.*s.vmm.log", (int) (len - 4), o->console_log) < 0)
-                        vm->log_path = NULL;
-        } else {
-                vm->log_in_dir = true;
-                if (asprintf(&vm->log_path, "%s/vmm.log", vm->dir) < 0)
-                        vm->log_path = NULL;
-        }
-        if (!vm->log_path)
-                return -ENOMEM;
-        /* Created (empty) now so it can be watched from the first byte. */
-        vm->log_fd = open(vm->log_path, O_RDONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0600);
-        if (vm->log_fd < 0)
-                return -errno;
         c->qmp_path = vm->qmp_path;
         c->serial_path = vm->serial_path;
-        c->log_path = vm->log_path;
         return 0;
 }
 
-/* Creates the socketpairs/pipes the VMM inherits and fills the config. */
+/* Creates the socketpairs the VMM inherits (or its socket paths) and fills the config. */
 static int make_channels(Vm *vm, const VmSpawnOptions *o, VmConfig *c, int *ret_serial, int *ret_qmp) {
         int sp[2], qp[2];
-        if (!o->backend->takes_fds)
-                return make_paths(vm, o, c);
+        int r = o->backend->caps.takes_fds ? 0 : make_paths(vm, o, c);
+        if (r == 0 && o->backend->caps.writes_log)
+                r = vm->dir || o->console_log ? make_log(vm, o, c) : -EINVAL;
+        if (r < 0 || !o->backend->caps.takes_fds)
+                return r;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
                 return -errno;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qp) < 0) {
@@ -164,53 +181,16 @@ static int make_channels(Vm *vm, const VmSpawnOptions *o, VmConfig *c, int *ret_
         return 0;
 }
 
-/* Starts reading the serial console from fd (owned from here on). */
-static int attach_console(Vm *vm, int fd) {
-        vm->console_fd = fd;
-        (void) fcntl(vm->console_fd, F_SETFL, O_NONBLOCK);
-        vm->console_event = event_new(vm->base, vm->console_fd, EV_READ | EV_PERSIST, on_console, vm);
-        if (!vm->console_event)
-                return -ENOMEM;
-        return event_add(vm->console_event, NULL) < 0 ? -EIO : 0;
-}
+/* ---- QMP -------------------------------------------------------------- */
 
-/* Path mode: follows the VMM's log file through inotify.  Best effort: a
- * VMM log we cannot watch only costs the port 0x3ff and KVM-error lines. */
-static void start_log_watch(Vm *vm) {
-        vm->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (vm->inotify_fd < 0 || inotify_add_watch(vm->inotify_fd, vm->log_path, IN_MODIFY) < 0) {
-                log_debug_errno(-errno, "Failed to watch %s, ignoring: %m", vm->log_path);
-                vm->inotify_fd = safe_close(vm->inotify_fd);
-                return;
-        }
-        vm->log_event = event_new(vm->base, vm->inotify_fd, EV_READ | EV_PERSIST, on_vmm_log, vm);
-        if (!vm->log_event || event_add(vm->log_event, NULL) < 0)
-                log_debug("Failed to watch %s, ignoring", vm->log_path);
-}
-
-static int start_watchers(Vm *vm) {
-        (void) fcntl(vm->diag_fd, F_SETFL, O_NONBLOCK);
-        vm->pid_event = event_new(vm->base, vm->pidfd, EV_READ, on_pidfd, vm);
-        vm->diag_event = event_new(vm->base, vm->diag_fd, EV_READ | EV_PERSIST, on_diag, vm);
-        vm->qmp_retry = evtimer_new(vm->base, on_qmp_retry, vm);
-        if (!vm->pid_event || !vm->diag_event || !vm->qmp_retry)
-                return -ENOMEM;
-        if (event_add(vm->pid_event, NULL) < 0 || event_add(vm->diag_event, NULL) < 0)
-                return -EIO;
-        if (vm->console_fd >= 0)
-                return attach_console(vm, TAKE_FD(vm->console_fd));
-        if (vm->log_fd >= 0)
-                start_log_watch(vm);
-        /* Path mode: the sockets appear once the VMM has parsed its command line. */
-        struct timeval tv = { .tv_usec = (suseconds_t) vm->qmp_retry_delay };
-        return evtimer_add(vm->qmp_retry, &tv) < 0 ? -EIO : 0;
-}
+static void vm_maybe_exit(Vm *vm);
 
 static void qmp_state_changed(QmpClient *c, int error, void *userdata) {
         Vm *vm = userdata;
         if (error < 0) {
-                log_debug_errno(error, "QMP connection of pid %d ended: %m", (int) vm->pid);
-                vm->qmp_ready = false;
+                log_debug_errno(error, "QMP connection of pid %d ended: %m", (int) vm_pid(vm));
+                vm->qmp_closed = true;
+                vm_maybe_exit(vm);
                 return;
         }
         vm->t_qmp = qmp_client_greeting_usec(c);
@@ -219,115 +199,43 @@ static void qmp_state_changed(QmpClient *c, int error, void *userdata) {
                 vm->cb.on_qmp_ready(vm, vm->userdata);
 }
 
+static void qmp_event(QmpClient *c, const char *event, json_t *data, usec_t t, void *userdata) {
+        Vm *vm = userdata;
+        if (vm->cb.on_qmp_event)
+                vm->cb.on_qmp_event(vm, t, event, data, vm->userdata);
+}
+
 static int attach_qmp(Vm *vm, int fd) {
         int r = qmp_client_new(vm->base, fd, vm->backend->qmp_flags, &vm->qmp);
         if (r < 0)
                 return r;
-        qmp_client_set_handlers(vm->qmp, qmp_state_changed, NULL, vm);
+        qmp_client_set_handlers(vm->qmp, qmp_state_changed, qmp_event, vm);
         return 0;
 }
 
-/* Path mode only: connects to the serial and QMP sockets, retrying with a
- * short backoff while the VMM lives.  Each is connected exactly once:
- * StratoVirt serves one client at a time, so a second connection would only
- * wait behind the first. */
-static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata) {
-        Vm *vm = userdata;
-        if (vm->pid <= 0)
-                return;
-        if (!vm->console_event) {
-                int s = qmp_connect_unix(vm->serial_path);
-                if (s >= 0 && attach_console(vm, s) < 0)
-                        log_debug("Failed to watch the serial console of pid %d", (int) vm->pid);
-        }
-        if (!vm->qmp) {
-                int s = qmp_connect_unix(vm->qmp_path);
-                if (s >= 0 && attach_qmp(vm, s) < 0)
-                        safe_close(s);
-        }
-        if (vm->console_event && vm->qmp)
-                return;
-        vm->qmp_retry_delay = vm->qmp_retry_delay * 2 > QMP_CONNECT_RETRY_MAX_USEC ? QMP_CONNECT_RETRY_MAX_USEC
-                                                                                  : vm->qmp_retry_delay * 2;
-        struct timeval tv = { .tv_sec = 0, .tv_usec = (suseconds_t) vm->qmp_retry_delay };
-        (void) evtimer_add(vm->qmp_retry, &tv);
-}
+/* ---- console ---------------------------------------------------------- */
 
-static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
-        VmConfig c = o->config;
-        _cleanup_close_ int serial_child = -EBADF, qmp_child = -EBADF;
-        int diag[2];
-        int r = make_channels(vm, o, &c, &serial_child, &qmp_child);
-        if (r < 0)
-                return r;
-        r = o->backend->build_argv(o->backend, o->binary, &c, &vm->argv);
-        if (r < 0)
-                return r;
-        if (pipe2(diag, O_CLOEXEC) < 0)
-                return -errno;
-        vm->diag_fd = diag[0];
-        int inherit[2];
-        size_t n_inherit = 0;
-        if (serial_child >= 0)
-                inherit[n_inherit++] = serial_child;
-        if (qmp_child >= 0)
-                inherit[n_inherit++] = qmp_child;
-        ChildSpawn cs = { .argv = vm->argv, .env = (char *const *) vm->backend->env, .stdout_fd = diag[1],
-                          .stderr_fd = diag[1], .inherit_fds = inherit, .n_inherit_fds = n_inherit,
-                          .affinity = o->affinity };
-        Child child;
-        r = child_spawn(&cs, &child);
-        safe_close(diag[1]);
-        if (r < 0)
-                return r;
-        vm->pid = child.pid;
-        vm->pidfd = child.pidfd;
-        vm->t_spawn = child.t_fork;
-        vm->t_exec = child.t_exec;
-        r = start_watchers(vm);
-        if (r < 0)
-                return r;
-        return vm->qmp_fd >= 0 ? attach_qmp(vm, TAKE_FD(vm->qmp_fd)) : 0;
-}
-
-int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks *cb, void *userdata, Vm **ret) {
-        Vm *vm = calloc(1, sizeof(Vm));
-        if (!vm)
-                return -ENOMEM;
-        *vm = (Vm) { .base = base, .backend = o->backend, .cb = *cb, .userdata = userdata, .pidfd = -EBADF,
-                     .console_fd = -EBADF, .diag_fd = -EBADF, .qmp_fd = -EBADF, .log_fd = -EBADF,
-                     .inotify_fd = -EBADF,
-                     .qmp_retry_delay = USEC_PER_MSEC };
-        if (o->console_log) {
-                vm->console_log = fopen(o->console_log, "we");
-                if (!vm->console_log) {
-                        int e = -errno;
-                        vm_free(vm);
-                        return e;
-                }
-        }
-        int r = spawn_process(vm, o);
-        if (r < 0) {
-                vm_free(vm);
-                return r;
-        }
-        *ret = vm;
-        return 0;
+static void console_log_line(Vm *vm, usec_t t, const char *line) {
+        if (!vm->console_log || vm->console_log_bytes > VM_CONSOLE_LOG_MAX)
+                return;
+        int k = fprintf(vm->console_log, "[%12.6f] %s\n", (double) (t - vm->t_spawn) / USEC_PER_SEC, line);
+        vm->console_log_bytes += k > 0 ? (size_t) k : 0;
+        if (vm->console_log_bytes > VM_CONSOLE_LOG_MAX)
+                fprintf(vm->console_log, "[virtlab: console log truncated at %zu MiB; the run goes on]\n",
+                        VM_CONSOLE_LOG_MAX >> 20);
+        fflush(vm->console_log);
 }
 
 static void deliver_line(Vm *vm, usec_t t) {
         vm->line[vm->line_len] = 0;
         if (vm->line_len > 0 && vm->line[vm->line_len - 1] == '\r')
                 vm->line[--vm->line_len] = 0;
-        if (vm->console_log) {
-                fprintf(vm->console_log, "[%12.6f] %s\n", (double) (t - vm->t_spawn) / USEC_PER_SEC, vm->line);
-                fflush(vm->console_log);
-        }
+        console_log_line(vm, t, vm->line);
         /* The log keeps the raw bytes; everything downstream wants UTF-8. */
         (void) utf8_scrub(vm->line);
+        vm->line_len = 0;
         if (vm->cb.on_console_line)
                 vm->cb.on_console_line(vm, t, vm->line, vm->userdata);
-        vm->line_len = 0;
 }
 
 static void console_consume(Vm *vm, const char *buf, size_t len, usec_t t) {
@@ -372,6 +280,18 @@ static void on_console(evutil_socket_t fd, short what, void *userdata) {
         }
 }
 
+/* Starts reading the serial console from fd (owned from here on). */
+static int attach_console(Vm *vm, int fd) {
+        vm->console_fd = fd;
+        (void) fcntl(vm->console_fd, F_SETFL, O_NONBLOCK);
+        vm->console_event = event_new(vm->base, vm->console_fd, EV_READ | EV_PERSIST, on_console, vm);
+        if (!vm->console_event)
+                return -ENOMEM;
+        return event_add(vm->console_event, NULL) < 0 ? -EIO : 0;
+}
+
+/* ---- diagnostics and log ---------------------------------------------- */
+
 /* Keeps the tail: the last lines say why a VMM died.  k < DIAG_MAX. */
 static void diag_append(Vm *vm, const char *buf, size_t k) {
         if (vm->diag_len + k > DIAG_MAX - 1) {
@@ -384,36 +304,52 @@ static void diag_append(Vm *vm, const char *buf, size_t k) {
         vm->diag[vm->diag_len] = 0;
 }
 
+static void split_lines(Vm *vm, LineSplitter *ls, VmLogSource src, const char *buf, size_t k, usec_t t) {
+        for (size_t i = 0; i < k; i++) {
+                if (buf[i] != '\n') {
+                        if (ls->len < sizeof(ls->buf) - 1)
+                                ls->buf[ls->len++] = buf[i];
+                        continue; /* an overlong line keeps its start */
+                }
+                ls->buf[ls->len] = 0;
+                ls->len = 0;
+                (void) utf8_scrub(ls->buf);
+                if (vm->cb.on_vmm_log_line)
+                        vm->cb.on_vmm_log_line(vm, t, src, ls->buf, vm->userdata);
+        }
+}
+
 static void diag_drain(Vm *vm) {
         char buf[1024];
         ssize_t k;
-        while ((k = read(vm->diag_fd, buf, sizeof(buf))) > 0)
+        while ((k = read(vm->diag_fd, buf, sizeof(buf))) > 0) {
                 diag_append(vm, buf, (size_t) k);
+                split_lines(vm, &vm->diag_lines, VM_LOG_STDERR, buf, (size_t) k, now_usec());
+        }
         if (k == 0 && vm->diag_event)
                 event_del(vm->diag_event);
+}
+
+static void on_diag(evutil_socket_t fd, short what, void *userdata) {
+        diag_drain(userdata);
 }
 
 /* Reads what the VMM appended to its log: into the diagnostics tail (so a
  * failure message can quote it) and, line by line, to the owner. */
 static void vmm_log_drain(Vm *vm) {
-        char buf[1024];
+        char buf[4096];
         ssize_t k;
         if (vm->log_fd < 0)
                 return;
         while ((k = read(vm->log_fd, buf, sizeof(buf))) > 0) {
-                usec_t t = now_usec();
-                diag_append(vm, buf, (size_t) k);
-                for (ssize_t i = 0; i < k; i++) {
-                        if (buf[i] != '\n' && vm->log_line_len < sizeof(vm->log_line) - 1) {
-                                vm->log_line[vm->log_line_len++] = buf[i];
-                                continue;
-                        }
-                        if (buf[i] != '\n')
-                                continue; /* overlong line: keep its start */
-                        vm->log_line[vm->log_line_len] = 0;
-                        vm->log_line_len = 0;
-                        if (vm->cb.on_vmm_log_line)
-                                vm->cb.on_vmm_log_line(vm, t, vm->log_line, vm->userdata);
+                vm->log_bytes += (size_t) k;
+                diag_append(vm, buf, (size_t) k < DIAG_MAX / 2 ? (size_t) k : DIAG_MAX / 2);
+                split_lines(vm, &vm->log_lines, VM_LOG_FILE, buf, (size_t) k, now_usec());
+                if (vm->log_bytes > VM_VMM_LOG_MAX) {
+                        vm->log_fd = safe_close(vm->log_fd);
+                        if (vm->cb.on_log_overflow)
+                                vm->cb.on_log_overflow(vm, vm->userdata);
+                        return;
                 }
         }
 }
@@ -426,54 +362,193 @@ static void on_vmm_log(evutil_socket_t fd, short what, void *userdata) {
         vmm_log_drain(vm);
 }
 
-static void on_diag(evutil_socket_t fd, short what, void *userdata) {
-        diag_drain(userdata);
+/* Follows the VMM's log file through inotify.  Best effort: a VMM log we
+ * cannot watch only costs its phase and KVM-error lines. */
+static void start_log_watch(Vm *vm) {
+        vm->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (vm->inotify_fd < 0 || inotify_add_watch(vm->inotify_fd, vm->log_path, IN_MODIFY) < 0) {
+                log_debug_errno(-errno, "Failed to watch %s, ignoring: %m", vm->log_path);
+                vm->inotify_fd = safe_close(vm->inotify_fd);
+                return;
+        }
+        vm->log_event = event_new(vm->base, vm->inotify_fd, EV_READ | EV_PERSIST, on_vmm_log, vm);
+        if (!vm->log_event || event_add(vm->log_event, NULL) < 0)
+                log_debug("Failed to watch %s, ignoring", vm->log_path);
 }
 
-static void on_pidfd(evutil_socket_t fd, short what, void *userdata) {
+/* ---- spawn ------------------------------------------------------------ */
+
+/* Path mode only: connects to the serial and QMP sockets, retrying with a
+ * short backoff while the VMM lives.  Each is connected exactly once:
+ * StratoVirt serves one client at a time, so a second connection would only
+ * wait behind the first. */
+static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata) {
         Vm *vm = userdata;
-        int status = 0;
-        if (vm->pid <= 0 || waitpid(vm->pid, &status, WNOHANG) <= 0)
+        if (vm->reaped)
                 return;
-        vm->pid = 0;
+        if (!vm->console_event) {
+                int s = qmp_connect_unix(vm->serial_path);
+                if (s >= 0 && attach_console(vm, s) < 0)
+                        log_debug("Failed to watch the serial console of pid %d", (int) vm_pid(vm));
+        }
+        if (!vm->qmp) {
+                int s = qmp_connect_unix(vm->qmp_path);
+                if (s >= 0 && attach_qmp(vm, s) < 0)
+                        safe_close(s);
+        }
+        if (vm->console_event && vm->qmp)
+                return;
+        vm->qmp_retry_delay = vm->qmp_retry_delay * 2 > QMP_CONNECT_RETRY_MAX_USEC ? QMP_CONNECT_RETRY_MAX_USEC
+                                                                                  : vm->qmp_retry_delay * 2;
+        struct timeval tv = { .tv_sec = 0, .tv_usec = (suseconds_t) vm->qmp_retry_delay };
+        (void) evtimer_add(vm->qmp_retry, &tv);
+}
+
+static int start_watchers(Vm *vm) {
+        (void) fcntl(vm->diag_fd, F_SETFL, O_NONBLOCK);
+        vm->diag_event = event_new(vm->base, vm->diag_fd, EV_READ | EV_PERSIST, on_diag, vm);
+        vm->qmp_retry = evtimer_new(vm->base, on_qmp_retry, vm);
+        vm->eof_grace = evtimer_new(vm->base, on_eof_grace, vm);
+        if (!vm->diag_event || !vm->qmp_retry || !vm->eof_grace)
+                return -ENOMEM;
+        if (event_add(vm->diag_event, NULL) < 0)
+                return -EIO;
+        if (vm->log_fd >= 0)
+                start_log_watch(vm);
+        if (vm->console_fd >= 0)
+                return attach_console(vm, TAKE_FD(vm->console_fd));
+        /* Path mode: the sockets appear once the VMM has parsed its command line. */
+        struct timeval tv = { .tv_usec = (suseconds_t) vm->qmp_retry_delay };
+        return evtimer_add(vm->qmp_retry, &tv) < 0 ? -EIO : 0;
+}
+
+static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
+        VmConfig c = o->config;
+        _cleanup_close_ int serial_child = -EBADF, qmp_child = -EBADF;
+        int diag[2];
+        int r = make_channels(vm, o, &c, &serial_child, &qmp_child);
+        if (r < 0)
+                return r;
+        r = o->backend->build_argv(o->backend, o->binary, &c, &vm->argv);
+        if (r < 0)
+                return r;
+        if (pipe2(diag, O_CLOEXEC) < 0)
+                return -errno;
+        vm->diag_fd = diag[0];
+        int inherit[2];
+        size_t n_inherit = 0;
+        if (serial_child >= 0)
+                inherit[n_inherit++] = serial_child;
+        if (qmp_child >= 0)
+                inherit[n_inherit++] = qmp_child;
+        ChildSpawn cs = { .argv = vm->argv, .env = (char *const *) vm->backend->env, .stdout_fd = diag[1],
+                          .stderr_fd = diag[1], .inherit_fds = inherit, .n_inherit_fds = n_inherit,
+                          .affinity = o->affinity };
+        Child child;
+        r = child_spawn(&cs, &child);
+        safe_close(diag[1]);
+        if (r < 0)
+                return r;
+        vm->t_spawn = child.t_fork;
+        vm->t_exec = child.t_exec;
+        r = child_watch_new(vm->base, &child, on_child_exit, vm, &vm->child);
+        if (r < 0) {
+                (void) kill(child.pid, SIGKILL);
+                (void) waitpid(child.pid, NULL, 0);
+                safe_close(child.pidfd);
+                return r;
+        }
+        r = start_watchers(vm);
+        if (r < 0)
+                return r;
+        return vm->qmp_fd >= 0 ? attach_qmp(vm, TAKE_FD(vm->qmp_fd)) : 0;
+}
+
+int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks *cb, void *userdata, Vm **ret) {
+        Vm *vm = calloc(1, sizeof(Vm));
+        if (!vm)
+                return -ENOMEM;
+        *vm = (Vm) { .base = base, .backend = o->backend, .cb = *cb, .userdata = userdata, .console_fd = -EBADF,
+                     .diag_fd = -EBADF, .qmp_fd = -EBADF, .log_fd = -EBADF, .inotify_fd = -EBADF,
+                     .qmp_retry_delay = USEC_PER_MSEC };
+        if (o->console_log) {
+                vm->console_log = fopen(o->console_log, "we");
+                if (!vm->console_log) {
+                        int e = -errno;
+                        vm_free(vm);
+                        return e;
+                }
+        }
+        int r = spawn_process(vm, o);
+        if (r < 0) {
+                vm_free(vm);
+                return r;
+        }
+        *ret = vm;
+        return 0;
+}
+
+/* ---- exit ------------------------------------------------------------- */
+
+/* Both ends are in: the process was reaped and QMP has closed (STYLE §13). */
+static void vm_maybe_exit(Vm *vm) {
+        if (vm->exited || !vm->reaped || !(vm->qmp_closed || !vm->qmp))
+                return;
+        vm->exited = true;
+        event_del(vm->eof_grace);
+        if (vm->cb.on_exit)
+                vm->cb.on_exit(vm, vm->wait_status, vm->userdata);
+}
+
+static void on_eof_grace(evutil_socket_t fd, short what, void *userdata) {
+        Vm *vm = userdata;
+        /* Someone else still holds the VMM's end (a grandchild): stop waiting. */
+        log_debug("QMP of a reaped VMM did not reach EOF within 1 s; closing it");
+        vm->qmp_closed = true;
+        vm_maybe_exit(vm);
+}
+
+static void on_child_exit(ChildWatch *w, int status, void *userdata) {
+        Vm *vm = userdata;
+        vm->reaped = true;
         vm->wait_status = status;
+        event_del(vm->qmp_retry);
         /* The process is gone, so everything it wrote is already queued for us. */
         (void) console_drain(vm);
         if (vm->line_len > 0)
                 deliver_line(vm, now_usec());
         diag_drain(vm);
         vmm_log_drain(vm);
-        vm->exited = true;
-        if (vm->cb.on_exit)
-                vm->cb.on_exit(vm, status, vm->userdata);
+        if (vm->qmp && !vm->qmp_closed) {
+                struct timeval tv = { .tv_sec = QMP_EOF_GRACE_USEC / USEC_PER_SEC };
+                (void) evtimer_add(vm->eof_grace, &tv);
+        }
+        vm_maybe_exit(vm);
 }
 
 void vm_kill(Vm *vm) {
-        if (vm && vm->pid > 0)
-                (void) kill(vm->pid, SIGKILL);
+        if (vm)
+                child_watch_kill(vm->child, SIGKILL);
+}
+
+static void free_event(struct event *e) {
+        if (e)
+                event_free(e);
 }
 
 Vm *vm_free(Vm *vm) {
         if (!vm)
                 return NULL;
-        if (vm->pid > 0) {
-                (void) kill(vm->pid, SIGKILL);
-                (void) waitpid(vm->pid, NULL, 0);
-        }
-        if (vm->pid_event)
-                event_free(vm->pid_event);
-        if (vm->console_event)
-                event_free(vm->console_event);
-        if (vm->diag_event)
-                event_free(vm->diag_event);
-        if (vm->qmp_retry)
-                event_free(vm->qmp_retry);
+        child_watch_free(vm->child); /* kills and reaps synchronously */
+        free_event(vm->console_event);
+        free_event(vm->diag_event);
+        free_event(vm->qmp_retry);
+        free_event(vm->eof_grace);
+        free_event(vm->log_event);
         if (vm->qmp) {
                 qmp_client_set_handlers(vm->qmp, NULL, NULL, NULL);
                 qmp_client_unref(vm->qmp);
         }
-        if (vm->log_event)
-                event_free(vm->log_event);
         /* StratoVirt may remove its sockets itself; either way none is left. */
         if (vm->qmp_path)
                 (void) unlink(vm->qmp_path);
@@ -489,7 +564,6 @@ Vm *vm_free(Vm *vm) {
         free(vm->dir);
         safe_close(vm->log_fd);
         safe_close(vm->inotify_fd);
-        safe_close(vm->pidfd);
         safe_close(vm->console_fd);
         safe_close(vm->diag_fd);
         safe_close(vm->qmp_fd);

@@ -1,6 +1,8 @@
 /* vm.h — one running VMM process: spawn, serial console capture with
- * CLOCK_MONOTONIC timestamps, QMP connection, exit.  Knows nothing about
- * experiments; the owner reacts through VmCallbacks. */
+ * CLOCK_MONOTONIC timestamps, QMP connection and events, its own log and
+ * stderr, exit.  Knows nothing about experiments; the owner reacts through
+ * VmCallbacks.  A VM has ended when its process was reaped *and* its QMP
+ * connection reached EOF (or never existed); only then is on_exit called. */
 #pragma once
 
 #include <event2/event.h>
@@ -8,22 +10,36 @@
 #include <sched.h>
 #include <sys/types.h>
 
+#include "backends/backend.h"
 #include "qmp-client.h"
 #include "util.h"
-#include "vmm.h"
+
+/* A console log stops growing here (a truncation line says so); parsing goes on. */
+#define VM_CONSOLE_LOG_MAX ((size_t) 16 << 20)
+/* A VMM whose own log grows past this is failed: nobody reads 64 MiB of it. */
+#define VM_VMM_LOG_MAX ((size_t) 64 << 20)
 
 typedef struct Vm Vm;
+
+typedef enum VmLogSource {
+        VM_LOG_STDERR,   /* the VMM's stdout/stderr */
+        VM_LOG_FILE,     /* its own log file (-D) */
+} VmLogSource;
 
 typedef struct VmCallbacks {
         /* A complete console line (without \r\n); t is when its last byte was read. */
         void (*on_console_line)(Vm *vm, usec_t t, const char *line, void *userdata);
         /* QMP greeting read and capabilities negotiated. */
         void (*on_qmp_ready)(Vm *vm, void *userdata);
-        /* The process was reaped and its console drained.  Called once; the
-         * owner may vm_free() from here. */
+        /* An asynchronous QMP event (data borrowed, may be NULL). */
+        void (*on_qmp_event)(Vm *vm, usec_t t, const char *event, json_t *data, void *userdata);
+        /* A line the VMM wrote to its stderr or its own log. */
+        void (*on_vmm_log_line)(Vm *vm, usec_t t, VmLogSource src, const char *line, void *userdata);
+        /* The VMM's own log grew past VM_VMM_LOG_MAX (the owner should end it). */
+        void (*on_log_overflow)(Vm *vm, void *userdata);
+        /* Reaped and QMP closed, console drained.  Called once; the owner
+         * may vm_free() from here. */
         void (*on_exit)(Vm *vm, int wait_status, void *userdata);
-        /* Path mode: a line the VMM appended to its own log (-D); t is when it was read. */
-        void (*on_vmm_log_line)(Vm *vm, usec_t t, const char *line, void *userdata);
 } VmCallbacks;
 
 typedef struct VmSpawnOptions {
@@ -44,16 +60,14 @@ void vm_kill(Vm *vm);
 Vm *vm_free(Vm *vm);
 
 pid_t vm_pid(const Vm *vm);
-QmpClient *vm_qmp(const Vm *vm);     /* NULL until QMP is ready */
+QmpClient *vm_qmp(const Vm *vm);     /* NULL until QMP is ready, and after it closed */
 char *const *vm_argv(const Vm *vm);  /* the exact argv that was exec'd */
 usec_t vm_t_spawn(const Vm *vm);     /* monotonic time just before fork() */
 usec_t vm_t_exec(const Vm *vm);      /* monotonic time exec() succeeded */
 usec_t vm_t_console(const Vm *vm);   /* first serial byte, 0 if none yet */
 usec_t vm_t_qmp(const Vm *vm);       /* QMP greeting, 0 if none yet */
-/* The last lines the VMM wrote to stdout/stderr (its own diagnostics). */
+/* The last lines the VMM wrote to stdout/stderr or its log (its own diagnostics). */
 const char *vm_diagnostics(const Vm *vm);
 /* The VMM's own log file (path mode), NULL when it writes none. */
 const char *vm_log_path(const Vm *vm);
 bool vm_running(const Vm *vm);
-/* Describes a wait status: "exited with status 1", "killed by SIGSYS". */
-void vm_describe_status(int wait_status, char *buf, size_t size);

@@ -1,12 +1,8 @@
 /* virtlab-init.c — PID 1 of the virtlab guest initramfs.
  *
- * The host side parses the console, so the output here is a protocol:
- *   VIRTLAB-INIT-MARKER                      first thing init does
- *   @@VIRTLAB-BEGIN job=NAME@@               job output follows
- *   ...                                      job text (run:PATH: its stdout/stderr)
- *   @@VIRTLAB-END job=NAME rc=N@@
- *   @@VIRTLAB-RESULT@@ {json on one line}
- * Every line goes out in a single write() so it is not split by our own
+ * The host side parses the console, so the output here is a protocol,
+ * defined in daemon/guest-protocol.h (marker, job frame, result line, boot
+ * port writes); run:PATH's stdout/stderr is the job text.  Every line goes out in a single write() so it is not split by our own
  * buffering.  The job is chosen by virtlab.job= on the kernel command line:
  * boot (default), hold, shell, run:PATH.  Afterwards the VM powers off by
  * rebooting (QEMU runs with -no-reboot, the kernel with reboot=t), unless
@@ -29,6 +25,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
+#include "guest-protocol.h"
 #include "util.h"
 
 #define JOB_DEFAULT "boot"
@@ -37,11 +34,7 @@
 
 #define RUN_ARGS_MAX 32
 #define CONSOLE_LOGLEVEL_DEFAULT "1" /* only KERN_EMERG (panics) reach the console after init starts */
-#define BOOT_PORT 0x3ff
-#define BOOT_PORT_INIT_STARTED 0x01
-#define BOOT_PORT_JOB_DONE 0x02
-
-static const char marker[] = "VIRTLAB-INIT-MARKER\n";
+static const char marker[] = GUEST_INIT_MARKER "\n";
 
 static uint64_t boottime_ns(void) {
         struct timespec ts;
@@ -222,7 +215,7 @@ static void frame_result(const char *job, int rc, uint64_t t0) {
                 snprintf(u.release, sizeof(u.release), "unknown");
         uptime_field(uptime, sizeof(uptime));
 
-        snprintf(buf, sizeof(buf), "@@VIRTLAB-RESULT@@ {\"job\":");
+        snprintf(buf, sizeof(buf), GUEST_RESULT_PREFIX "{\"job\":");
         json_string(buf, sizeof(buf), job);
         len = strlen(buf);
         snprintf(buf + len, sizeof(buf) - len,
@@ -419,8 +412,8 @@ static int load_modules(char *list, const char *cmdline) {
  * ignored.  The serial marker stays the portable measure. */
 static void boot_port_write(uint8_t value) {
 #if defined(__x86_64__) || defined(__i386__)
-        if (ioperm(BOOT_PORT, 1, 1) == 0)
-                outb(value, BOOT_PORT);
+        if (ioperm(GUEST_BOOT_PORT, 1, 1) == 0)
+                outb(value, GUEST_BOOT_PORT);
 #else
         (void) value;
 #endif
@@ -447,7 +440,7 @@ int main(void) {
                 out_line("virtlab-init: not PID 1, refusing to run (this is the guest's init)");
                 return 2;
         }
-        boot_port_write(BOOT_PORT_INIT_STARTED);
+        boot_port_write(GUEST_BOOT_PORT_INIT_STARTED);
 
         sigemptyset(&chld);
         sigaddset(&chld, SIGCHLD);
@@ -467,7 +460,7 @@ int main(void) {
         param_from_cmdline(cmdline, "virtlab.modules=", "", modules, sizeof(modules));
         param_from_cmdline(cmdline, "virtlab.hold=", "0", hold, sizeof(hold));
 
-        out_line("@@VIRTLAB-BEGIN job=%s@@", job);
+        out_line(GUEST_FRAME_BEGIN "job=%s@@", job);
         if (load_modules(modules, cmdline) < 0)
                 rc = 126;
         else if (streq(job, "boot"))
@@ -489,9 +482,9 @@ int main(void) {
                 out_line("virtlab-init: unknown job '%s' (known: boot, hold, shell, run:PATH)", job);
                 rc = 127;
         }
-        out_line("@@VIRTLAB-END job=%s rc=%d@@", job, rc);
+        out_line(GUEST_FRAME_END "job=%s rc=%d@@", job, rc);
         frame_result(job, rc, t0);
-        boot_port_write(BOOT_PORT_JOB_DONE);
+        boot_port_write(GUEST_BOOT_PORT_JOB_DONE);
 
         if (stay || streq(hold, "1"))
                 hang();

@@ -1,6 +1,6 @@
 /* test-vmm-argv.c — the argv each backend builds from a VmConfig (the
- * backend seam).  Includes backend-stratovirt.c; the QEMU backends come from
- * the library through vmm_backend_find().  Facts checked for StratoVirt:
+ * backend seam).  Includes backends/stratovirt.c; the QEMU backends come
+ * from the library through vmm_backend_find().  Facts checked for StratoVirt:
  * -qmp is always there (it is mandatory), serial is a socket (stdio needs a
  * TTY), no -pidfile (it needs -daemonize), no TCG, disks as -drive +
  * virtio-blk-device, and option values that would need escaping are refused. */
@@ -11,7 +11,8 @@
 
 #include <cmocka.h>
 
-#include "backend-stratovirt.c"
+#include "backends/registry.h"
+#include "backends/stratovirt.c"
 
 static VmConfig base_config(void) {
         return (VmConfig) { .kernel = "/img/bzImage", .initrd = "/img/initramfs.cpio.gz",
@@ -39,10 +40,15 @@ static void test_registry(void **state) {
         assert_non_null(vmm_backend_find("qemu-microvm"));
         assert_null(vmm_backend_find("firecracker"));
         const VmmBackend *s = &vmm_backend_stratovirt;
-        assert_false(s->takes_fds);
-        assert_true(s->needs_kvm);
-        assert_false(s->has_hmp);
-        assert_int_equal(s->kernel_format, KERNEL_FORMAT_BZIMAGE);
+        assert_false(s->caps.takes_fds);
+        assert_false(s->caps.has_tcg);
+        assert_false(s->caps.has_hmp);
+        assert_false(s->caps.has_pci);
+        assert_true(s->caps.writes_log);
+        assert_int_equal(s->kernel_formats[0], KERNEL_FORMAT_BZIMAGE);
+        assert_int_equal(s->kernel_formats[1], KERNEL_FORMAT_RAW);
+        assert_int_equal(s->kernel_formats[2], _KERNEL_FORMAT_INVALID);
+        assert_string_equal(s->version_argv[0], "-V");
         assert_int_equal(s->qmp_flags, QMP_CLIENT_ONE_IN_FLIGHT | QMP_CLIENT_STRING_IDS);
         assert_string_equal(s->binary_env, "VIRTLAB_STRATOVIRT");
 }
@@ -73,15 +79,14 @@ static void test_stratovirt_argv(void **state) {
         strv_free(v);
 }
 
-static void test_stratovirt_disks_and_extra(void **state) {
+static void test_stratovirt_disks_and_devices(void **state) {
         VmConfig c = base_config();
         static const VmDisk disks[] = { { .path = "/data/a.raw", .direct = true }, { .path = "/data/b.raw", .read_only = true } };
-        char *extra[] = { "-device", "virtio-rng-device", NULL };
+        static const VmDevice edu[] = { { .kind = VM_DEVICE_EDU } };
         c.qmp_path = "/r/qmp.sock";
         c.serial_path = "/r/serial.sock";
         c.disks = disks;
         c.n_disks = 2;
-        c.extra_argv = extra;
         char **v = NULL;
         assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), 0);
         int i = find_arg(v, "-drive");
@@ -91,13 +96,29 @@ static void test_stratovirt_disks_and_extra(void **state) {
         assert_string_equal(v[i + 3], "virtio-blk-device,drive=virtlab-disk0,id=virtlab-blk0");
         assert_string_equal(v[i + 5], "id=virtlab-disk1,file=/data/b.raw,readonly=on,direct=off");
         assert_int_equal(find_arg(v, "-D"), -1); /* no log path, no -D */
-        /* Experiment devices come last, as given. */
-        size_t n = 0;
-        while (v[n])
-                n++;
-        assert_string_equal(v[n - 2], "-device");
-        assert_string_equal(v[n - 1], "virtio-rng-device");
-        strv_free(v);
+        v = strv_free(v);
+        /* A device it cannot render is refused, and the plan says why first. */
+        c.devices = edu;
+        c.n_devices = 1;
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), -EOPNOTSUPP);
+        assert_null(v);
+        char why[128];
+        assert_non_null(vmm_refuse_devices(&vmm_backend_stratovirt, edu, 1, why, sizeof(why)));
+        assert_non_null(strstr(why, "stratovirt") && strstr(why, "edu") ? why : NULL);
+        assert_null(vmm_refuse_devices(vmm_backend_find("qemu"), edu, 1, why, sizeof(why)));
+        assert_non_null(vmm_refuse_devices(vmm_backend_find("qemu-microvm"), edu, 1, why, sizeof(why)));
+}
+
+static void test_stratovirt_log_lines(void **state) {
+        VmmLogEvent e = stratovirt_parse_log_line("2026-12-01T15:09:31: [969][969][src/boot.rs:10]:INFO: Kernel starts to boot!");
+        assert_int_equal(e.type, VMM_LOG_PHASE);
+        assert_string_equal(e.phase, "port_boot_start");
+        e = stratovirt_parse_log_line("...: Kernel boot complete!");
+        assert_string_equal(e.phase, "port_boot_done");
+        e = stratovirt_parse_log_line("...:ERROR: Vcpu0 received KVM_EXIT_INTERNAL_ERROR signal");
+        assert_int_equal(e.type, VMM_LOG_FATAL);
+        e = stratovirt_parse_log_line("...:INFO: VmConfig is VmConfig { guest_name: \"\" }");
+        assert_int_equal(e.type, VMM_LOG_NONE);
 }
 
 static void test_stratovirt_refusals(void **state) {
@@ -146,6 +167,21 @@ static void test_qemu_argv(void **state) {
         assert_string_equal(arg_after(v, "-cpu"), "host");
         v = strv_free(v);
 
+        /* A CPU model replaces -cpu host; devices come last; microvm has no PCI. */
+        static const VmDevice edu[] = { { .kind = VM_DEVICE_EDU, .dma_mask = 0xFFFFFFFF } };
+        c.cpu_model = "max";
+        c.devices = edu;
+        c.n_devices = 1;
+        assert_int_equal(q->build_argv(q, "qemu", &c, &v), 0);
+        assert_string_equal(arg_after(v, "-cpu"), "max");
+        size_t n = strv_length(v);
+        assert_string_equal(v[n - 2], "-device");
+        assert_string_equal(v[n - 1], "edu,dma_mask=0xFFFFFFFF");
+        v = strv_free(v);
+        assert_int_equal(m->build_argv(m, "qemu", &c, &v), -EOPNOTSUPP);
+        c.devices = NULL;
+        c.n_devices = 0;
+
         /* QEMU needs the inherited fds. */
         c.qmp_fd = -EBADF;
         assert_int_equal(q->build_argv(q, "qemu", &c, &v), -EBADF);
@@ -154,7 +190,8 @@ static void test_qemu_argv(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_registry),           cmocka_unit_test(test_stratovirt_argv),
-                cmocka_unit_test(test_stratovirt_disks_and_extra), cmocka_unit_test(test_stratovirt_refusals),
+                cmocka_unit_test(test_stratovirt_disks_and_devices), cmocka_unit_test(test_stratovirt_refusals),
+                cmocka_unit_test(test_stratovirt_log_lines),
                 cmocka_unit_test(test_qemu_argv),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

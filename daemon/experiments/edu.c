@@ -11,40 +11,20 @@
  * feature is a skip with the reason, unless the spec sets require_crc32. */
 #include <stdio.h>
 
-#include "experiment.h"
-#include "vmm.h"
-#include "spec.h"
+#include "experiments/experiment.h"
 
-#define EDU_DEVICE "edu,dma_mask=0xFFFFFFFF"
+/* The driver's DMA buffers sit below 4 GiB. */
+#define EDU_DMA_MASK UINT64_C(0xFFFFFFFF)
 #define EDU_GUEST_CMDLINE "virtlab.modules=virtlab_edu virtlab.job=run:/bin/edu-test,--report-only"
 #define LINE_PREFIX "EDU-TEST "
 #define FEATURES_MAX 32
 
 static const char *const edu_metrics[] = { "features_pass", "features_fail", "features_skip", "boot_ms", NULL };
 
-static const char *const edu_fields[] = { "require_crc32", NULL };
+static const SpecField edu_fields[] = { SPEC_BOOL_FIELD("require_crc32", false), {} };
 
-static int edu_validate(json_t *spec, char **ret_error) {
-        const char *vmm = json_string_value(json_object_get(spec, "vmm"));
-        /* The edu device sits on PCI: only the q35 machine has a PCI bus. */
-        if (vmm && streq(vmm, "qemu-microvm"))
-                return spec_fail(ret_error, "Invalid vmm 'qemu-microvm' for edu: microvm has no PCI bus for the "
-                                             "edu device; use --vmm qemu (q35)");
-        if (vmm && !streq(vmm, "qemu") && vmm_backend_find(vmm))
-                return spec_fail(ret_error, "Invalid vmm '%s' for edu: the edu PCI device needs QEMU q35 (--vmm qemu)",
-                                  vmm);
-        json_t *req = json_object_get(spec, "require_crc32");
-        if (req && !json_is_boolean(req))
-                return spec_fail(ret_error, "Field 'require_crc32' must be true or false");
-        if (!req)
-                json_object_set_new(spec, "require_crc32", json_false());
-        /* One boot answers the question; repeat with --runs to time it. */
-        if (!json_object_get(spec, "runs"))
-                json_object_set_new(spec, "runs", json_integer(1));
-        if (!json_object_get(spec, "warmup"))
-                json_object_set_new(spec, "warmup", json_integer(0));
-        return 0;
-}
+/* One boot answers the question; repeat with --runs to time it. */
+static const SpecDefault edu_defaults[] = { { "runs", 1 }, { "warmup", 0 }, {} };
 
 static int edu_guest_cmdline(Run *run, char **ret) {
         char *s = strdup(EDU_GUEST_CMDLINE);
@@ -54,9 +34,15 @@ static int edu_guest_cmdline(Run *run, char **ret) {
         return 0;
 }
 
-static int edu_vm_extra_argv(Run *run, char ***argv, size_t *n) {
-        int r = strv_push(argv, n, "-device");
-        return r ?: strv_push(argv, n, EDU_DEVICE);
+/* The edu device sits on PCI: the plan refuses VMMs that cannot render it. */
+static int edu_devices(json_t *spec, VmDevice **ret, size_t *n) {
+        VmDevice *d = calloc(1, sizeof(VmDevice));
+        if (!d)
+                return -ENOMEM;
+        *d = (VmDevice) { .kind = VM_DEVICE_EDU, .dma_mask = EDU_DMA_MASK };
+        *ret = d;
+        *n = 1;
+        return 0;
 }
 
 /* Parses 'key=value' or 'key="value"' at *p; advances *p.  Writes value
@@ -138,7 +124,7 @@ static void edu_on_guest_result(Run *run) {
                 run_fail(run, "edu-test did not finish (no summary line; %u features reported)", pass + fail + skip);
         else if (fail > 0)
                 run_fail(run, "edu features failed: %s", failed);
-        else if (json_is_true(json_object_get(run_spec(run), "require_crc32"))) {
+        else if (spec_bool(run_spec(run), "require_crc32")) {
                 size_t i;
                 json_t *f;
                 json_array_foreach(features, i, f)
@@ -154,10 +140,10 @@ const ExperimentKind experiment_edu = {
         .description = "QEMU edu PCI device: guest driver virtlab_edu + edu-test, pass/fail per feature (DMA verified)",
         .guest_job = "run:/bin/edu-test",
         .metrics = edu_metrics,
-        .validate = edu_validate,
+        .defaults = edu_defaults,
         .on_guest_result = edu_on_guest_result,
         .guest_powers_off = true,
-        .spec_fields = edu_fields,
+        .fields = edu_fields,
         .guest_cmdline = edu_guest_cmdline,
-        .vm_extra_argv = edu_vm_extra_argv,
+        .devices = edu_devices,
 };

@@ -1,20 +1,25 @@
-/* backend-qemu.c — QEMU x86_64 backends: "qemu" (q35, the lab's machine) and
+/* qemu.c — QEMU x86_64 backends: "qemu" (q35, the lab's machine) and
  * "qemu-microvm".  QMP and serial are inherited socketpair ends, so there is
- * no socket path to race on or leave behind. */
+ * no socket path to race on or leave behind; QEMU's diagnostics go to its
+ * stderr, which the runner reads like a log. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
-#include "vmm.h"
+#include "backends/backend.h"
+
+static const char *const qemu_version_argv[] = { "--version", NULL };
+/* The PVH entry of an ELF vmlinux is ~2x faster under TCG than a bzImage. */
+static const KernelFormat qemu_kernel_formats[] = { KERNEL_FORMAT_PVH, KERNEL_FORMAT_BZIMAGE, _KERNEL_FORMAT_INVALID };
 
 /* Arguments shared by both machine types. */
 static int push_common(char ***v, size_t *n, const VmConfig *c) {
         int r = 0;
         r = r ?: strv_push(v, n, "-accel");
         r = r ?: strv_push(v, n, c->accel == ACCEL_KVM ? "kvm" : "tcg");
-        if (c->accel == ACCEL_KVM) {
+        if (c->cpu_model || c->accel == ACCEL_KVM) {
                 r = r ?: strv_push(v, n, "-cpu");
-                r = r ?: strv_push(v, n, "host");
+                r = r ?: strv_push(v, n, c->cpu_model ?: "host");
         }
         r = r ?: strv_push(v, n, "-m");
         r = r ?: strv_pushf(v, n, "%u", c->memory_mib);
@@ -65,53 +70,97 @@ static int push_disks(char ***v, size_t *n, const VmConfig *c, const char *devic
         return r;
 }
 
-static int build_argv_machine(const char *machine, const char *binary, const VmConfig *c, char ***ret) {
-        char **v = NULL;
+static int push_devices(char ***v, size_t *n, const VmConfig *c) {
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < c->n_devices; i++) {
+                const VmDevice *d = &c->devices[i];
+                if (d->kind != VM_DEVICE_EDU)
+                        return -EOPNOTSUPP;
+                r = r ?: strv_push(v, n, "-device");
+                if (d->dma_mask)
+                        r = r ?: strv_pushf(v, n, "edu,dma_mask=0x%" PRIX64, d->dma_mask);
+                else
+                        r = r ?: strv_push(v, n, "edu");
+        }
+        return r;
+}
+
+static int build_argv_machine(const char *machine, const char *blk_device, const char *binary, const VmConfig *c,
+                              bool pci, char ***ret) {
+        _cleanup_strv_free_ char **v = NULL;
         size_t n = 0;
+        if (c->qmp_fd < 0 || c->serial_fd < 0)
+                return -EBADF;
+        if (c->n_devices > 0 && !pci)
+                return -EOPNOTSUPP;
         int r = strv_push(&v, &n, binary);
         r = r ?: strv_push(&v, &n, "-machine");
         r = r ?: strv_push(&v, &n, machine);
         r = r ?: push_common(&v, &n, c);
-        r = r ?: push_disks(&v, &n, c, strncmp(machine, "microvm", 7) == 0 ? "virtio-blk-device" : "virtio-blk-pci");
-        for (char *const *e = c->extra_argv; r == 0 && e && *e; e++)
-                r = strv_push(&v, &n, *e);
-        if (r < 0 || c->qmp_fd < 0 || c->serial_fd < 0) {
-                strv_free(v);
-                return r < 0 ? r : -EBADF;
-        }
-        *ret = v;
+        r = r ?: push_disks(&v, &n, c, blk_device);
+        r = r ?: push_devices(&v, &n, c);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(v);
         return 0;
 }
 
 static int qemu_build_argv(const VmmBackend *b, const char *binary, const VmConfig *c, char ***ret) {
-        return build_argv_machine("q35", binary, c, ret);
+        return build_argv_machine("q35", "virtio-blk-pci", binary, c, true, ret);
 }
 
 /* No PIT/PIC: the lightweight configuration.  The RTC stays: the distro
  * kernel has rtc_cmos built in and stalls ~2.2 s probing a missing RTC.  Under TCG the guest
  * then needs tsc_early_khz= (the runner adds it) or calibration can hang. */
 static int microvm_build_argv(const VmmBackend *b, const char *binary, const VmConfig *c, char ***ret) {
-        return build_argv_machine("microvm,pit=off,pic=off,isa-serial=on", binary, c, ret);
+        return build_argv_machine("microvm,pit=off,pic=off,isa-serial=on", "virtio-blk-device", binary, c, false, ret);
+}
+
+/* A KVM failure QEMU prints on stderr ("KVM internal error", a failed
+ * KVM_RUN, an emulation failure) ends the run at once. */
+static VmmLogEvent qemu_parse_log_line(const char *line) {
+        bool kvm = strcasestr(line, "kvm") != NULL;
+        if (kvm && (strcasestr(line, "internal error") || strcasestr(line, "emulation failure") ||
+                    (strcasestr(line, "KVM_RUN") && (strcasestr(line, "fail") || strcasestr(line, "error")))))
+                return (VmmLogEvent) { .type = VMM_LOG_FATAL };
+        return (VmmLogEvent) { .type = VMM_LOG_NONE };
+}
+
+/* SeaBIOS's real-mode code is emulated instruction by instruction by a
+ * paravirtual KVM (measured: 1.9 s under kvm_pvm against 85 ms under TCG). */
+static const char *q35_caveat(const HostInfo *h, Accel accel) {
+        if (accel == ACCEL_KVM && h->kvm == KVM_FLAVOUR_PVM)
+                return "q35 boots through SeaBIOS, whose real-mode code kvm_pvm emulates instruction by instruction "
+                       "(~1.9 s here against ~85 ms under TCG): this figure says more about kvm_pvm than about QEMU";
+        return NULL;
 }
 
 const VmmBackend vmm_backend_qemu = {
         .name = "qemu",
         .description = "QEMU, q35 machine (the lab's reference VMM)",
+        .product = "QEMU",
         .binary = "qemu-system-x86_64",
         .binary_env = "VIRTLAB_QEMU",
-        .kernel_format = KERNEL_FORMAT_VMLINUX,
-        .takes_fds = true,
-        .has_hmp = true,
+        .version_argv = qemu_version_argv,
+        .version_prefix = "QEMU emulator version ",
+        .kernel_formats = qemu_kernel_formats,
+        .caps = { .has_tcg = true, .has_hmp = true, .has_pci = true, .has_firmware = true, .has_cpu_model = true,
+                  .takes_fds = true, .devices = 1U << VM_DEVICE_EDU },
         .build_argv = qemu_build_argv,
+        .parse_log_line = qemu_parse_log_line,
+        .caveat = q35_caveat,
 };
 
 const VmmBackend vmm_backend_qemu_microvm = {
         .name = "qemu-microvm",
         .description = "QEMU, microvm machine (no PCI, no legacy PIT/PIC)",
+        .product = "QEMU",
         .binary = "qemu-system-x86_64",
         .binary_env = "VIRTLAB_QEMU",
-        .kernel_format = KERNEL_FORMAT_VMLINUX,
-        .takes_fds = true,
-        .has_hmp = true,
+        .version_argv = qemu_version_argv,
+        .version_prefix = "QEMU emulator version ",
+        .kernel_formats = qemu_kernel_formats,
+        .caps = { .has_tcg = true, .has_hmp = true, .has_cpu_model = true, .takes_fds = true },
         .build_argv = microvm_build_argv,
+        .parse_log_line = qemu_parse_log_line,
 };

@@ -1,5 +1,5 @@
-/* experiment.c — registry of experiment kinds. */
-#include "experiment.h"
+/* registry.c — the list of experiment kinds. */
+#include "experiments/experiment.h"
 
 extern const ExperimentKind experiment_boot;
 extern const ExperimentKind experiment_memory;
@@ -33,4 +33,11 @@ const ExperimentKind *experiment_kind_find(const char *name) {
                 if (name && streq(kinds[i]->name, name))
                         return kinds[i];
         return NULL;
+}
+
+void experiment_kind_names(char *buf, size_t size) {
+        const char *names[ELEMENTSOF(kinds)] = {};
+        for (size_t i = 0; kinds[i]; i++)
+                names[i] = kinds[i]->name;
+        strv_join(names, ", ", buf, size);
 }

@@ -8,7 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "experiment.h"
+#include "experiments/experiment.h"
 #include "qmp-client.h"
 #include "smaps.h"
 
@@ -19,12 +19,8 @@ static const char *const memory_metrics[] = {
         "vmm_overhead_kib", "rss_kib", "pss_kib", "uss_kib", "guest_ram_rss_kib", NULL,
 };
 
-static int memory_validate(json_t *spec, char **ret_error) {
-        /* The lab compares footprints at 1 GiB of guest RAM. */
-        if (!json_object_get(spec, "memory_mib"))
-                json_object_set_new(spec, "memory_mib", json_integer(1024));
-        return 0;
-}
+/* The lab compares footprints at 1 GiB of guest RAM. */
+static const SpecDefault memory_defaults[] = { { "memory_mib", 1024 }, {} };
 
 static void memory_measure(Run *run, uint64_t ram_hva, const char *how) {
         _cleanup_(smaps_freep) Smaps *sm = NULL;
@@ -106,7 +102,7 @@ const ExperimentKind experiment_memory = {
         .description = "VMM process memory (smaps: RSS, PSS, USS, guest-RAM RSS, overhead) after boot",
         .guest_job = "hold",
         .metrics = memory_metrics,
-        .validate = memory_validate,
+        .defaults = memory_defaults,
         .on_guest_result = memory_on_guest_result,
         .guest_powers_off = false,
 };

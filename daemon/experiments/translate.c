@@ -18,9 +18,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "experiment.h"
+#include "experiments/experiment.h"
 #include "qmp-client.h"
-#include "spec.h"
 
 #define HMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define ADDR_MASK UINT64_C(0x000ffffffffff000)
@@ -31,7 +30,6 @@
 #define SYMBOL_MAX 128
 
 static const char *const translate_metrics[] = { "levels", NULL };
-static const char *const translate_fields[] = { "gva", "symbol", "guest_alloc", "module", "cpu", NULL };
 static const char *const level_names[] = { "PML5", "PML4", "PDPT", "PD", "PT" };
 static const unsigned level_shift[] = { 48, 39, 30, 21, 12 };
 
@@ -76,37 +74,62 @@ static int parse_u64(const char *s, uint64_t *ret) {
 
 /* ---- spec ------------------------------------------------------------- */
 
-static int translate_validate(json_t *spec, char **ret_error) {
-        int r = experiment_require_hmp(spec, "translate", ret_error);
-        if (r < 0)
-                return r;
+static int check_gva(json_t *spec, const SpecField *f, json_t *gva, char **ret_error) {
+        uint64_t v;
+        const char *s = json_string_value(gva);
+        char b[SPEC_ECHO_MAX + 8];
+        if (strncmp(s, "0x", 2) != 0 || parse_u64(s, &v) < 0 || strlen(s) > 18 || strspn(s + 2, "0123456789abcdefABCDEF") != strlen(s + 2))
+                return spec_fail(ret_error, "Invalid gva '%s': a hex address like 0xffffffff81000000", spec_echo(gva, b));
+        return 0;
+}
+
+static int check_symbol(json_t *spec, const SpecField *f, json_t *sym, char **ret_error) {
+        const char *s = json_string_value(sym);
+        char b[SPEC_ECHO_MAX + 8];
+        size_t n = strlen(s);
+        if (n == 0 || n > SYMBOL_MAX ||
+            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") != n)
+                return spec_fail(ret_error, "Invalid symbol '%s': a kernel symbol name", spec_echo(sym, b));
+        return 0;
+}
+
+static int check_cpu(json_t *spec, const SpecField *f, json_t *cpu, char **ret_error) {
+        const char *s = json_string_value(cpu);
+        char b[SPEC_ECHO_MAX + 8];
+        if (!*s || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(s))
+                return spec_fail(ret_error, "Invalid cpu '%s': a CPU model like max", spec_echo(cpu, b));
+        return 0;
+}
+
+static const SpecField translate_fields[] = {
+        { .name = "gva", .type = SPEC_STRING, .check = check_gva },
+        { .name = "symbol", .type = SPEC_STRING, .check = check_symbol },
+        { .name = "guest_alloc", .type = SPEC_BOOL },
+        { .name = "module", .type = SPEC_BOOL },
+        { .name = "cpu", .type = SPEC_STRING, .check = check_cpu },
+        {},
+};
+
+static const SpecDefault single_run[] = { { "runs", 1 }, { "warmup", 0 }, {} };
+
+/* One of gva, symbol, guest_alloc (the default); the module by default
+ * with guest_alloc, which needs it. */
+static int translate_prepare(json_t *spec, char **ret_error) {
         json_t *gva = json_object_get(spec, "gva"), *sym = json_object_get(spec, "symbol");
         json_t *alloc = json_object_get(spec, "guest_alloc"), *mod = json_object_get(spec, "module");
-        json_t *cpu = json_object_get(spec, "cpu");
-        uint64_t v;
-        if (gva && (!json_is_string(gva) || strncmp(json_string_value(gva), "0x", 2) != 0 ||
-                    parse_u64(json_string_value(gva), &v) < 0 || strlen(json_string_value(gva)) > 18))
-                return spec_fail(ret_error, "Invalid gva '%s': a hex address like 0xffffffff81000000",
-                            json_is_string(gva) ? json_string_value(gva) : "(not a string)");
-        if (sym && (!json_is_string(sym) || strlen(json_string_value(sym)) == 0 ||
-                    strlen(json_string_value(sym)) > SYMBOL_MAX ||
-                    strspn(json_string_value(sym), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
-                            strlen(json_string_value(sym))))
-                return spec_fail(ret_error, "Invalid symbol '%s': a kernel symbol name", json_is_string(sym) ? json_string_value(sym) : "");
-        if ((alloc && !json_is_boolean(alloc)) || (mod && !json_is_boolean(mod)))
-                return spec_fail(ret_error, "Fields 'guest_alloc' and 'module' must be true or false");
-        if (cpu && (!json_is_string(cpu) || strspn(json_string_value(cpu), "abcdefghijklmnopqrstuvwxyz0123456789-") !=
-                                                    strlen(json_string_value(cpu))))
-                return spec_fail(ret_error, "Invalid cpu '%s': a QEMU CPU model like max", json_is_string(cpu) ? json_string_value(cpu) : "");
         if ((gva != NULL) + (sym != NULL) + json_is_true(alloc) > 1)
                 return spec_fail(ret_error, "Give one of gva, symbol or guest_alloc");
         if (!gva && !sym)
                 json_object_set_new(spec, "guest_alloc", json_true());
         if (!mod)
-                json_object_set_new(spec, "module", json_boolean(json_is_true(json_object_get(spec, "guest_alloc"))));
-        if (json_is_true(json_object_get(spec, "guest_alloc")) && !json_is_true(json_object_get(spec, "module")))
+                json_object_set_new(spec, "module", json_boolean(spec_bool(spec, "guest_alloc")));
+        if (spec_bool(spec, "guest_alloc") && !spec_bool(spec, "module"))
                 return spec_fail(ret_error, "guest_alloc needs the guest module (module must not be false)");
-        return experiment_default_single_run(spec);
+        return 0;
+}
+
+static const char *translate_cpu_model(json_t *spec) {
+        return spec_string(spec, "cpu");
 }
 
 static int translate_guest_cmdline(Run *run, char **ret) {
@@ -117,16 +140,6 @@ static int translate_guest_cmdline(Run *run, char **ret) {
         int r = asprintf(ret, "virtlab.job=run:/bin/sh,/usr/bin/virtlab-ptdump,%s%s virtlab.hold=1%s", sym ? "sym:" : "",
                          gva ?: sym ?: "alloc", mod ? " virtlab.modules=virtlab_ptdump" : "");
         return r < 0 ? -ENOMEM : 0;
-}
-
-static int translate_vm_extra_argv(Run *run, char ***argv, size_t *n) {
-        const char *cpu = json_string_value(json_object_get(run_spec(run), "cpu"));
-        int r = 0;
-        if (cpu) {
-                r = r ?: strv_push(argv, n, "-cpu");
-                r = r ?: strv_push(argv, n, cpu);
-        }
-        return r;
 }
 
 /* ---- guest side ------------------------------------------------------- */
@@ -502,12 +515,14 @@ static void translate_on_guest_result(Run *run) {
 const ExperimentKind experiment_translate = {
         .name = "translate",
         .description = "one guest virtual address through GVA->GPA->HVA->HPA, each step with how it was obtained",
-        .guest_job = "hold",
+        .guest_job = "run:/usr/bin/virtlab-ptdump",
         .metrics = translate_metrics,
-        .validate = translate_validate,
+        .fields = translate_fields,
+        .defaults = single_run,
+        .hmp_use = "translate",
+        .prepare = translate_prepare,
+        .cpu_model = translate_cpu_model,
         .on_guest_result = translate_on_guest_result,
         .guest_powers_off = false,
-        .spec_fields = translate_fields,
         .guest_cmdline = translate_guest_cmdline,
-        .vm_extra_argv = translate_vm_extra_argv,
 };

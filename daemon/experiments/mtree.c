@@ -6,79 +6,58 @@
  * (StratoVirt) are refused at validation: an empty tree would be a lie. */
 #include <stdio.h>
 
-#include "experiment.h"
+#include "backends/registry.h"
+#include "experiments/experiment.h"
 #include "mtree.h"
 #include "qmp-client.h"
-#include "vmm.h"
 
 #define HMP_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define DEVICES_MAX 8
 
 static const char *const mtree_metrics[] = { "regions", NULL };
-static const char *const mtree_fields[] = { "flat", "device", NULL };
-
 static void on_mtree_reply(QmpClient *c, int error, json_t *result, const char *cls, const char *desc, void *userdata);
 
-int experiment_require_hmp(json_t *spec, const char *what, char **ret_error) {
-        const char *vmm = json_string_value(json_object_get(spec, "vmm")) ?: "qemu";
-        const VmmBackend *b = vmm_backend_find(vmm);
-        if (b && !b->has_hmp) {
-                if (asprintf(ret_error, "'%s' is not supported by %s: it has no human monitor (HMP) to ask", what, vmm) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
-        return 0;
-}
-
-int experiment_default_single_run(json_t *spec) {
-        if (!json_object_get(spec, "runs") && json_object_set_new(spec, "runs", json_integer(1)) < 0)
-                return -ENOMEM;
-        if (!json_object_get(spec, "warmup") && json_object_set_new(spec, "warmup", json_integer(0)) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
-static bool device_name_ok(const char *s) {
-        size_t n = s ? strlen(s) : 0;
-        return n > 0 && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
-}
-
-static int mtree_validate(json_t *spec, char **ret_error) {
-        int r = experiment_require_hmp(spec, "info mtree", ret_error);
-        if (r < 0)
-                return r;
-        json_t *flat = json_object_get(spec, "flat"), *dev = json_object_get(spec, "device"), *d;
-        if (flat && !json_is_boolean(flat))
-                return asprintf(ret_error, "Field 'flat' must be true or false") < 0 ? -ENOMEM : -EINVAL;
-        if (!flat)
-                json_object_set_new(spec, "flat", json_false());
-        if (json_is_string(dev))
-                json_object_set_new(spec, "device", dev = json_pack("[O]", dev));
-        if (!dev)
-                json_object_set_new(spec, "device", dev = json_array());
-        if (!json_is_array(dev) || json_array_size(dev) > DEVICES_MAX)
-                return asprintf(ret_error, "Field 'device' must be a list of at most %d device names", DEVICES_MAX) < 0
-                               ? -ENOMEM
-                               : -EINVAL;
-        size_t i;
-        json_array_foreach(dev, i, d)
-                if (!device_name_ok(json_string_value(d)))
-                        return asprintf(ret_error, "Invalid device '%s': a QEMU device name like edu",
-                                        json_is_string(d) ? json_string_value(d) : "(not a string)") < 0
-                                       ? -ENOMEM
-                                       : -EINVAL;
-        return experiment_default_single_run(spec);
-}
-
-static int mtree_vm_extra_argv(Run *run, char ***argv, size_t *n) {
+/* "device": a name or a list of names, each a device kind the backend renders. */
+static int check_devices(json_t *spec, const SpecField *f, json_t *dev, char **ret_error) {
         json_t *d;
         size_t i;
-        int r = 0;
-        json_array_foreach(json_object_get(run_spec(run), "device"), i, d) {
-                r = r ?: strv_push(argv, n, "-device");
-                r = r ?: strv_push(argv, n, json_string_value(d));
-        }
-        return r;
+        char known[128], b[SPEC_ECHO_MAX + 8];
+        if (json_is_string(dev))
+                json_object_set_new(spec, "device", dev = json_pack("[O]", dev));
+        if (!json_is_array(dev) || json_array_size(dev) > DEVICES_MAX)
+                return spec_fail(ret_error, "Field 'device' must be a list of at most %d device names", DEVICES_MAX);
+        vm_device_kind_names(known, sizeof(known));
+        json_array_foreach(dev, i, d)
+                if (vm_device_kind_from_string(json_string_value(d)) < 0)
+                        return spec_fail(ret_error, "Invalid device '%s': a device virtlab can add (known: %s)",
+                                         spec_echo(d, b), known);
+        return 0;
+}
+
+static const SpecField mtree_fields[] = {
+        SPEC_BOOL_FIELD("flat", false),
+        { .name = "device", .type = SPEC_ANY, .check = check_devices },
+        {},
+};
+
+static const SpecDefault single_run[] = { { "runs", 1 }, { "warmup", 0 }, {} };
+
+static int mtree_prepare(json_t *spec, char **ret_error) {
+        if (!json_object_get(spec, "device"))
+                return json_object_set_new(spec, "device", json_array()) < 0 ? -ENOMEM : 0;
+        return 0;
+}
+
+static int mtree_devices(json_t *spec, VmDevice **ret, size_t *n) {
+        json_t *list = json_object_get(spec, "device"), *d;
+        size_t i;
+        VmDevice *v = calloc(json_array_size(list) + 1, sizeof(VmDevice));
+        if (!v)
+                return -ENOMEM;
+        json_array_foreach(list, i, d) v[i] = (VmDevice) { .kind = vm_device_kind_from_string(json_string_value(d)) };
+        *ret = v;
+        *n = json_array_size(list);
+        return 0;
 }
 
 static size_t count_regions(json_t *list) {
@@ -156,9 +135,11 @@ const ExperimentKind experiment_mtree = {
         .description = "QEMU memory-region tree (HMP info mtree [-f]) as JSON, text or graphviz",
         .guest_job = "hold",
         .metrics = mtree_metrics,
-        .validate = mtree_validate,
+        .fields = mtree_fields,
+        .defaults = single_run,
+        .hmp_use = "info mtree",
+        .prepare = mtree_prepare,
+        .devices = mtree_devices,
         .on_guest_result = mtree_on_guest_result,
         .guest_powers_off = false,
-        .spec_fields = mtree_fields,
-        .vm_extra_argv = mtree_vm_extra_argv,
 };

@@ -15,17 +15,16 @@
  * directory, attached with the host page cache off.  A disk that holds a
  * file system or partition table is refused unless "force" is set.
  *
- * Runs happen one job at a time (manager.c), so the progress text and the
- * disk paths handed to the VMM live in file-scope buffers. */
+ * Per-run state (progress, the disk paths handed to the VMM) lives in the
+ * run's private data (BenchRun). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include "experiment.h"
+#include "experiments/experiment.h"
 #include "sysbench.h"
-#include "spec.h"
 
 #define THREADS_MAX 1024
 #define CELLS_MAX 64
@@ -62,19 +61,39 @@ static const char *const fileio_figures[] = { "iops", "mib_per_s", "reads_per_s"
                                               "write_mib_per_s", "lat_avg_ms", "lat_p95_ms", "lat_max_ms", NULL };
 static const char *const *const bench_figures[_BENCH_TYPE_MAX] = { cpu_figures, memory_figures, fileio_figures };
 
-static const char *const cpu_fields[] = { "quick", "time_s", "threads", "cpu_max_prime", NULL };
-static const char *const memory_fields[] = { "quick", "time_s", "threads", "sizes", "modes", NULL };
-static const char *const fileio_fields[] = { "quick", "time_s", "threads", "sizes", "modes",
-                                             "disk", "force", "file_total_mib", NULL };
+/* Checked by bench_prepare() (their defaults depend on each other and on
+ * "quick"); listed so the spec checker knows them. */
+static const SpecField cpu_fields[] = {
+        { .name = "quick", .type = SPEC_BOOL }, { .name = "time_s", .type = SPEC_ANY },
+        { .name = "threads", .type = SPEC_ANY }, { .name = "cpu_max_prime", .type = SPEC_ANY }, {},
+};
+static const SpecField memory_fields[] = {
+        { .name = "quick", .type = SPEC_BOOL }, { .name = "time_s", .type = SPEC_ANY },
+        { .name = "threads", .type = SPEC_ANY }, { .name = "sizes", .type = SPEC_ANY },
+        { .name = "modes", .type = SPEC_ANY }, {},
+};
+static const SpecField fileio_fields[] = {
+        { .name = "quick", .type = SPEC_BOOL }, { .name = "time_s", .type = SPEC_ANY },
+        { .name = "threads", .type = SPEC_ANY }, { .name = "sizes", .type = SPEC_ANY },
+        { .name = "modes", .type = SPEC_ANY }, { .name = "disk", .type = SPEC_ANY },
+        { .name = "force", .type = SPEC_BOOL }, { .name = "file_total_mib", .type = SPEC_ANY }, {},
+};
 
-static struct {
+/* The lab asks for at least two runs of each; a warm-up run would cost a whole matrix. */
+static const SpecDefault bench_defaults[] = { { "runs", 2 }, { "warmup", 0 }, {} };
+
+typedef struct BenchRun {
         char phase[160];         /* progress text (run_set_phase keeps the pointer) */
         unsigned cell;           /* cells started in this run */
         usec_t t_run;            /* when this run's guest output began */
         usec_t t_first_cell;     /* when its first cell began */
         char tools[4096];        /* disk paths handed to the VMM */
         char test[4096];
-} bench_state;
+} BenchRun;
+
+static void *bench_data_new(Run *run) {
+        return calloc(1, sizeof(BenchRun));
+}
 
 static BenchType bench_type_of(json_t *spec);
 
@@ -227,10 +246,6 @@ static int set_modes(json_t *spec, const char *const *allowed, const char *const
         }
         json_decref(list);
         return json_object_set_new(spec, "modes", out);
-}
-
-static bool spec_bool(json_t *spec, const char *field) {
-        return json_is_true(json_object_get(spec, field));
 }
 
 static bool list_has_int(json_t *list, json_int_t x) {
@@ -386,17 +401,8 @@ static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
         static const char *const mem_sizes[] = { "1K", "2K", "4K", "8K", NULL }, *const mem_sizes_quick[] = { "1K", "8K", NULL };
         static const char *const fileio_quick_modes[] = { "rndrd", "seqwr", NULL };
         static const char *const fileio_lab_modes[] = { "rndrd", "rndwr", "seqrd", "seqwr", NULL };
-        json_t *q = json_object_get(spec, "quick");
-        if (q && !json_is_boolean(q))
-                return spec_fail(ret_error, "Field 'quick' must be true or false");
-        bool quick = json_is_true(q);
+        bool quick = spec_bool(spec, "quick");
         int r = spec_check_int(spec, "time_s", quick ? 1 : 60, 1, 3600, ret_error);
-        /* The lab asks for at least two runs of each; a warm-up run would
-         * cost a whole matrix. */
-        if (r == 0 && !json_object_get(spec, "runs"))
-                json_object_set_new(spec, "runs", json_integer(2));
-        if (r == 0 && !json_object_get(spec, "warmup"))
-                json_object_set_new(spec, "warmup", json_integer(0));
         switch (type) {
         case BENCH_CPU:
                 r = r ?: set_threads(spec, quick ? cpu_threads_quick : cpu_threads,
@@ -461,9 +467,9 @@ static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
         return 0;
 }
 
-static int cpu_validate(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_CPU, ret_error); }
-static int memory_validate(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_MEMORY, ret_error); }
-static int fileio_validate(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_FILEIO, ret_error); }
+static int cpu_prepare(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_CPU, ret_error); }
+static int memory_prepare(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_MEMORY, ret_error); }
+static int fileio_prepare(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_FILEIO, ret_error); }
 
 /* The type follows from which fields validate() filled in. */
 static BenchType bench_type_of(json_t *spec) {
@@ -507,9 +513,10 @@ static int bench_guest_cmdline(Run *run, char **ret) {
                 snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", c == cells ? "" : ":", *c);
         strv_free(cells);
         bool quick = spec_bool(spec, "quick");
-        bench_state.cell = 0;
-        bench_state.t_run = now_usec();
-        bench_state.t_first_cell = 0;
+        BenchRun *b = run_data(run);
+        b->cell = 0;
+        b->t_run = now_usec();
+        b->t_first_cell = 0;
         /* quiet: kernel messages would interleave with sysbench's report. */
         r = asprintf(ret,
                      "quiet virtlab.modules=" VIRTIO_MODULES " virtlab.job=run:/bin/virtlab-bench,%s,time=%" JSON_INTEGER_FORMAT
@@ -538,32 +545,33 @@ static int scratch_disk(Run *run, char *path, size_t size) {
 
 static int bench_vm_disks(Run *run, VmDisk **ret, size_t *n) {
         json_t *spec = run_spec(run);
-        snprintf(bench_state.tools, sizeof(bench_state.tools), "%s/" TOOLS_FILE,
+        BenchRun *bench_state = run_data(run);
+        snprintf(bench_state->tools, sizeof(bench_state->tools), "%s/" TOOLS_FILE,
                  json_string_value(json_object_get(spec, "image")));
-        if (access(bench_state.tools, R_OK) < 0) {
+        if (access(bench_state->tools, R_OK) < 0) {
                 run_fail(run, "The guest image has no benchmark tools (%s): install sysbench, then run 'make image'",
-                         bench_state.tools);
+                         bench_state->tools);
                 return -ENOENT;
         }
         VmDisk *d = calloc(2, sizeof(VmDisk));
         if (!d)
                 return -ENOMEM;
-        d[0] = (VmDisk) { .path = bench_state.tools, .read_only = true };
+        d[0] = (VmDisk) { .path = bench_state->tools, .read_only = true };
         *n = 1;
         if (bench_type_of(spec) == BENCH_FILEIO) {
                 const char *user = json_string_value(json_object_get(spec, "disk"));
                 if (user)
-                        snprintf(bench_state.test, sizeof(bench_state.test), "%s", user);
+                        snprintf(bench_state->test, sizeof(bench_state->test), "%s", user);
                 else {
-                        int r = scratch_disk(run, bench_state.test, sizeof(bench_state.test));
+                        int r = scratch_disk(run, bench_state->test, sizeof(bench_state->test));
                         if (r < 0) {
-                                run_fail(run, "Cannot create the scratch disk %s: %s", bench_state.test, strerror(-r));
+                                run_fail(run, "Cannot create the scratch disk %s: %s", bench_state->test, strerror(-r));
                                 free(d);
                                 return r;
                         }
                 }
-                d[1] = (VmDisk) { .path = bench_state.test, .direct = true };
-                json_object_set_new(run_sample(run), "bench_disk", json_string(bench_state.test));
+                d[1] = (VmDisk) { .path = bench_state->test, .direct = true };
+                json_object_set_new(run_sample(run), "bench_disk", json_string(bench_state->test));
                 *n = 2;
         }
         *ret = d;
@@ -581,6 +589,7 @@ static void format_duration(char *buf, size_t size, usec_t t) {
 /* Progress: "cell k/N ID, ETA 3m20s" across all runs of the job. */
 static void bench_on_guest_line(Run *run, const char *line) {
         static const char begin[] = "@@BENCH-CELL ";
+        BenchRun *bench_state = run_data(run);
         if (strncmp(line, begin, strlen(begin)) != 0)
                 return;
         json_t *spec = run_spec(run);
@@ -592,20 +601,20 @@ static void bench_on_guest_line(Run *run, const char *line) {
                 n++;
         strv_free(cells);
         usec_t now = now_usec();
-        if (bench_state.cell++ == 0)
-                bench_state.t_first_cell = now;
+        if (bench_state->cell++ == 0)
+                bench_state->t_first_cell = now;
         unsigned runs = (unsigned) (json_integer_value(json_object_get(spec, "runs")) +
                                     json_integer_value(json_object_get(spec, "warmup")));
         unsigned runs_after = runs > run_index(run) + 1 ? runs - run_index(run) - 1 : 0;
-        usec_t per_cell = bench_state.cell > 1 ? (now - bench_state.t_first_cell) / (bench_state.cell - 1)
+        usec_t per_cell = bench_state->cell > 1 ? (now - bench_state->t_first_cell) / (bench_state->cell - 1)
                                                : (usec_t) (json_integer_value(json_object_get(spec, "time_s")) + 1) * USEC_PER_SEC;
-        usec_t setup = bench_state.t_first_cell - bench_state.t_run;
-        usec_t eta = per_cell * (n - bench_state.cell + 1) + runs_after * (setup + per_cell * n);
+        usec_t setup = bench_state->t_first_cell - bench_state->t_run;
+        usec_t eta = per_cell * (n - bench_state->cell + 1) + runs_after * (setup + per_cell * n);
         char id[48], left[32];
         snprintf(id, sizeof(id), "%.*s", (int) strcspn(line + strlen(begin), "@"), line + strlen(begin));
         format_duration(left, sizeof(left), eta);
-        snprintf(bench_state.phase, sizeof(bench_state.phase), "cell %u/%zu %s, ETA %s", bench_state.cell, n, id, left);
-        run_set_phase(run, bench_state.phase);
+        snprintf(bench_state->phase, sizeof(bench_state->phase), "cell %u/%zu %s, ETA %s", bench_state->cell, n, id, left);
+        run_set_phase(run, bench_state->phase);
 }
 
 /* Finds the text of cell id in the guest output: between its BEGIN and END
@@ -723,10 +732,13 @@ static void bench_on_guest_result(Run *run) {
                 .description = desc_,                                                 \
                 .guest_job = "run:/bin/virtlab-bench",                                \
                 .metrics = type_##_headline,                                          \
-                .validate = type_##_validate,                                         \
+                .fields = fields_,                                                    \
+                .defaults = bench_defaults,                                           \
+                .prepare = type_##_prepare,                                           \
+                .run_data_new = bench_data_new,                                       \
+                .run_data_free = free,                                                \
                 .on_guest_result = bench_on_guest_result,                             \
                 .guest_powers_off = true,                                             \
-                .spec_fields = fields_,                                               \
                 .guest_cmdline = bench_guest_cmdline,                                 \
                 .vm_disks = bench_vm_disks,                                           \
                 .spec_metrics = bench_spec_metrics,                                   \

@@ -1,18 +1,22 @@
-/* backend-stratovirt.c — StratoVirt's x86_64 "microvm" machine.
+/* stratovirt.c — StratoVirt's x86_64 "microvm" machine.
  *
  * StratoVirt cannot inherit sockets, so QMP and the serial console are unix
  * sockets it listens on (server,nowait) inside the VM's private run
  * directory; vm.c connects to them with retry while the process lives.  Its
  * QMP server parses each read() as one JSON object and numbers ids as strings
- * (QMP_CLIENT_ONE_IN_FLIGHT | QMP_CLIENT_STRING_IDS).  It has no TCG: only
- * KVM (docs/stratovirt.md says what happens on hosts where that cannot work). */
+ * (QMP_CLIENT_ONE_IN_FLIGHT | QMP_CLIENT_STRING_IDS).  It has no TCG.  Its
+ * own log (-D) carries the boot_time feature's port 0x3ff lines and the
+ * vCPU's KVM errors (docs/stratovirt.md). */
 #include <stdio.h>
 
-#include "util.h"
-#include "vmm.h"
+#include "backends/backend.h"
 
-/* Where the VMM's own log goes: StratoVirt writes it with -D, and this
- * level makes the boot_time feature's port 0x3ff lines appear in it. */
+static const char *const stratovirt_version_argv[] = { "-V", NULL };
+/* microvm enters a bzImage at its 64-bit entry and copies anything else raw
+ * to 16 MiB; it does not parse ELF. */
+static const KernelFormat stratovirt_kernel_formats[] = { KERNEL_FORMAT_BZIMAGE, KERNEL_FORMAT_RAW, _KERNEL_FORMAT_INVALID };
+
+/* This level makes the boot_time feature's port 0x3ff lines appear in -D. */
 static const char *const stratovirt_env[] = { "STRATOVIRT_LOG_LEVEL=info", NULL };
 
 /* Renders one -drive/-device pair per disk: virtio-mmio block devices, which
@@ -32,17 +36,21 @@ static int push_disks(char ***v, size_t *n, const VmConfig *c) {
         return r;
 }
 
+static bool has_comma(const char *s) {
+        return s && strchr(s, ',');
+}
+
 static int stratovirt_build_argv(const VmmBackend *b, const char *binary, const VmConfig *c, char ***ret) {
         /* -qmp is mandatory; -serial stdio needs a TTY; sockets are the only
          * channels that work for a daemon's child. */
         if (!c->qmp_path || !c->serial_path)
                 return -EBADF;
-        if (c->accel != ACCEL_KVM)
-                return -EOPNOTSUPP; /* no TCG in StratoVirt */
-        if (strchr(c->kernel, ',') || (c->initrd && strchr(c->initrd, ',')) || strchr(c->qmp_path, ',') ||
-            strchr(c->serial_path, ',') || (c->log_path && strchr(c->log_path, ',')))
+        if (c->accel != ACCEL_KVM || c->n_devices > 0 || c->cpu_model)
+                return -EOPNOTSUPP;
+        if (has_comma(c->kernel) || has_comma(c->initrd) || has_comma(c->qmp_path) || has_comma(c->serial_path) ||
+            has_comma(c->log_path))
                 return -EINVAL;
-        char **v = NULL;
+        _cleanup_strv_free_ char **v = NULL;
         size_t n = 0;
         int r = strv_push(&v, &n, binary);
         r = r ?: strv_push(&v, &n, "-machine");
@@ -68,27 +76,41 @@ static int stratovirt_build_argv(const VmmBackend *b, const char *binary, const 
                 r = r ?: strv_push(&v, &n, c->log_path);
         }
         r = r ?: push_disks(&v, &n, c);
-        for (char *const *e = c->extra_argv; r == 0 && e && *e; e++)
-                r = strv_push(&v, &n, *e);
-        if (r < 0) {
-                strv_free(v);
+        if (r < 0)
                 return r;
-        }
-        *ret = v;
+        *ret = TAKE_PTR(v);
         return 0;
+}
+
+/* "Kernel starts to boot!" / "Kernel boot complete!": the boot_time
+ * feature's lines for guest writes of 0x01 / 0x02 to port 0x3ff.  A vCPU
+ * that hit KVM_EXIT_INTERNAL_ERROR leaves the process alive with no vCPU
+ * thread and query-status still "running": the log line is the only sign. */
+static VmmLogEvent stratovirt_parse_log_line(const char *line) {
+        if (strstr(line, "Kernel starts to boot!"))
+                return (VmmLogEvent) { .type = VMM_LOG_PHASE, .phase = "port_boot_start" };
+        if (strstr(line, "Kernel boot complete!"))
+                return (VmmLogEvent) { .type = VMM_LOG_PHASE, .phase = "port_boot_done" };
+        if (strstr(line, "KVM_EXIT_INTERNAL_ERROR") || strstr(line, "KVM_EXIT_FAIL_ENTRY") ||
+            strstr(line, "KVM_EXIT_SHUTDOWN") ||
+            (strcasestr(line, "kvm") && (strcasestr(line, "internal error") || strcasestr(line, "emulation failure"))))
+                return (VmmLogEvent) { .type = VMM_LOG_FATAL };
+        return (VmmLogEvent) { .type = VMM_LOG_NONE };
 }
 
 const VmmBackend vmm_backend_stratovirt = {
         .name = "stratovirt",
         .description = "StratoVirt, microvm machine (virtio-mmio, KVM only)",
+        .product = "StratoVirt",
         .binary = "stratovirt",
         .binary_env = "VIRTLAB_STRATOVIRT",
-        .kernel_format = KERNEL_FORMAT_BZIMAGE,
+        .version_argv = stratovirt_version_argv,
+        .version_prefix = "StratoVirt ",
+        .kernel_formats = stratovirt_kernel_formats,
         .qmp_flags = QMP_CLIENT_ONE_IN_FLIGHT | QMP_CLIENT_STRING_IDS,
-        .takes_fds = false,
-        .has_hmp = false, /* human-monitor-command exists but knows neither gpa2hva nor info mtree */
-        .needs_kvm = true,
-        .min_memory_mib = 128,
+        /* human-monitor-command exists but knows neither gpa2hva nor info mtree */
+        .caps = { .writes_log = true, .min_memory_mib = 128 },
         .env = stratovirt_env,
         .build_argv = stratovirt_build_argv,
+        .parse_log_line = stratovirt_parse_log_line,
 };

@@ -1,0 +1,167 @@
+/* image.c — image.json reader (image.h).  Fields a pre-noop image.json
+ * lacks default to what such an image is: a Linux guest with every phase
+ * that powers off and does not run under a paravirtual KVM. */
+#include "image.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "util.h"
+
+static const char *const phase_names[_IMAGE_PHASE_MAX] = {
+        [IMAGE_PHASE_CONSOLE] = "console",
+        [IMAGE_PHASE_KERNEL] = "kernel",
+        [IMAGE_PHASE_INIT] = "init",
+};
+
+static int fail(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+static int fail(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return -EBADMSG;
+}
+
+/* A string field: required fields must be non-empty strings. */
+static int string_field(Image *img, const char *path, const char *key, bool required, const char **ret,
+                        char **ret_error) {
+        json_t *v = json_object_get(img->doc, key);
+        if (!v && !required) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_string(v) || !*json_string_value(v))
+                return fail(ret_error, v ? "Guest image %s: field '%s' must be a non-empty string"
+                                               : "Guest image %s lacks field '%s'", path, key);
+        *ret = json_string_value(v);
+        return 0;
+}
+
+static int bool_field(Image *img, const char *path, const char *key, bool def, bool *ret, char **ret_error) {
+        json_t *v = json_object_get(img->doc, key);
+        if (v && !json_is_boolean(v))
+                return fail(ret_error, "Guest image %s: field '%s' must be true or false", path, key);
+        *ret = v ? json_is_true(v) : def;
+        return 0;
+}
+
+static int read_phases(Image *img, const char *path, char **ret_error) {
+        json_t *v = json_object_get(img->doc, "phases"), *e;
+        size_t i;
+        if (!v) {
+                img->phases = (1U << _IMAGE_PHASE_MAX) - 1;
+                return 0;
+        }
+        if (!json_is_array(v))
+                return fail(ret_error, "Guest image %s: field '%s' must be a list of phase names", path, "phases");
+        json_array_foreach(v, i, e) {
+                int k = -1;
+                for (int p = 0; p < _IMAGE_PHASE_MAX; p++)
+                        if (streq_ptr(json_string_value(e), phase_names[p]))
+                                k = p;
+                if (k < 0)
+                        return fail(ret_error, "Guest image %s: unknown phase in '%s' (known: console, kernel, init)",
+                                    path, "phases");
+                img->phases |= 1U << k;
+        }
+        return 0;
+}
+
+static int read_kernels(Image *img, const char *path, char **ret_error) {
+        bool any = false;
+        for (int f = 0; f < _KERNEL_FORMAT_MAX; f++) {
+                int r = string_field(img, path, kernel_format_to_string((KernelFormat) f), false, &img->kernels[f],
+                                     ret_error);
+                if (r < 0)
+                        return r;
+                any = any || img->kernels[f];
+        }
+        return any ? 0 : fail(ret_error, "Guest image %s lacks a kernel (field '%s', 'bzimage' or 'raw')", path, "vmlinux");
+}
+
+static int image_parse(Image *img, const char *path, char **ret_error) {
+        int r = string_field(img, path, "name", true, &img->name, ret_error);
+        r = r ?: string_field(img, path, "marker", true, &img->marker, ret_error);
+        r = r ?: string_field(img, path, "cmdline_base", true, &img->cmdline_base, ret_error);
+        r = r ?: string_field(img, path, "initramfs", false, &img->initrd, ret_error);
+        r = r ?: string_field(img, path, "guest", false, &img->guest, ret_error);
+        r = r ?: read_kernels(img, path, ret_error);
+        r = r ?: read_phases(img, path, ret_error);
+        r = r ?: bool_field(img, path, "powers_off", true, &img->powers_off, ret_error);
+        r = r ?: bool_field(img, path, "paravirt_kvm_ok", false, &img->paravirt_kvm_ok, ret_error);
+        r = r ?: bool_field(img, path, "touch_ram", false, &img->touch_ram, ret_error);
+        if (r < 0)
+                return r;
+        img->guest = img->guest ?: "linux";
+        img->jobs = json_object_get(img->doc, "jobs");
+        if (img->jobs && !json_is_array(img->jobs))
+                return fail(ret_error, "Guest image %s: field '%s' must be a list of guest job names", path, "jobs");
+        return 0;
+}
+
+int image_load(const char *dir, Image **ret, char **ret_error) {
+        _cleanup_(image_freep) Image *img = calloc(1, sizeof(Image));
+        char path[4096];
+        if (!img || !(img->dir = strdup(dir)))
+                return -ENOMEM;
+        snprintf(path, sizeof(path), "%s/image.json", dir);
+        json_error_t e;
+        img->doc = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+        if (!img->doc) {
+                if (access(path, R_OK) < 0) {
+                        int r = -errno;
+                        if (asprintf(ret_error, "Guest image not found: %s (build it with 'make image')", path) < 0)
+                                *ret_error = NULL;
+                        return r == -ENOENT ? -ENOENT : -EBADMSG;
+                }
+                if (asprintf(ret_error, "Guest image %s does not parse: %s (line %d)", path, e.text, e.line) < 0)
+                        *ret_error = NULL;
+                return -EBADMSG;
+        }
+        if (!json_is_object(img->doc))
+                return fail(ret_error, "Guest image %s: %s must be a JSON object", path, "image.json");
+        int r = image_parse(img, path, ret_error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(img);
+        return 0;
+}
+
+Image *image_free(Image *img) {
+        if (!img)
+                return NULL;
+        json_decref(img->doc);
+        free(img->dir);
+        free(img);
+        return NULL;
+}
+
+const char *image_kernel_for(const Image *img, const VmmBackend *b, KernelFormat *ret_format) {
+        for (const KernelFormat *f = b->kernel_formats; *f >= 0; f++)
+                if (img->kernels[*f]) {
+                        if (ret_format)
+                                *ret_format = *f;
+                        return img->kernels[*f];
+                }
+        return NULL;
+}
+
+bool image_runs_job(const Image *img, const char *job) {
+        size_t len = strcspn(job, ":");
+        json_t *e;
+        size_t i;
+        if (!img->jobs)
+                return true; /* virtlab-init runs every job */
+        json_array_foreach(img->jobs, i, e) {
+                const char *s = json_string_value(e);
+                if (s && strlen(s) == len && strncmp(s, job, len) == 0)
+                        return true;
+        }
+        return false;
+}
+
+bool image_has_phase(const Image *img, ImagePhase p) {
+        return p >= 0 && p < _IMAGE_PHASE_MAX && (img->phases & (1U << p));
+}

@@ -1,0 +1,194 @@
+/* plan.c — from a submitted spec to a resolved JobPlan (plan.h).
+ *
+ * Order: the spec's shape (known fields), the kind's table and prepare()
+ * (its computed defaults), the common table, then resolution: image, each
+ * VMM (available, devices, CPU model, HMP, memory floor, accelerator), and
+ * last the kind's validate() against the resolved plan. */
+#include "plan.h"
+
+#include <stdio.h>
+
+#include "backends/registry.h"
+#include "spec.h"
+
+static int fail(char **ret_error, PlanError *ret_class, PlanError class, const char *fmt, ...) _printf_(4, 5);
+static int fail(char **ret_error, PlanError *ret_class, PlanError class, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        *ret_class = class;
+        return -EINVAL;
+}
+
+JobPlan *plan_free(JobPlan *p) {
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < p->n_vmms; i++)
+                vmm_info_done(&p->vmms[i].info);
+        image_free(p->image);
+        json_decref(p->spec);
+        free(p);
+        return NULL;
+}
+
+static void plan_freep(JobPlan **p) {
+        (void) plan_free(*p);
+}
+
+/* "image": a name (no '/') is a sibling of the default image; else a path. */
+static int resolve_image(const PlanContext *ctx, JobPlan *p, char **ret_error) {
+        const char *v = spec_string(p->spec, "image");
+        _cleanup_free_ char *dir = NULL;
+        if (!v)
+                dir = strdup(ctx->image_dir);
+        else if (strchr(v, '/'))
+                dir = strdup(v);
+        else {
+                _cleanup_free_ char *parent = strdup(ctx->image_dir);
+                char *slash = parent ? strrchr(parent, '/') : NULL;
+                if (slash)
+                        *slash = 0;
+                if (parent && asprintf(&dir, "%s/%s", slash ? parent : ".", v) < 0)
+                        dir = NULL;
+        }
+        if (!dir)
+                return -ENOMEM;
+        int r = image_load(dir, &p->image, ret_error);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EINVAL;
+        if (!v && json_object_set_new(p->spec, "image", json_string(dir)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* What the kind asks of the VMM, from its capabilities alone. */
+static int check_capabilities(const JobPlan *p, const VmmBackend *b, char **ret_error) {
+        const ExperimentKind *k = p->kind;
+        if (k->hmp_use && !b->caps.has_hmp)
+                return spec_fail(ret_error, "'%s' is not supported by %s: it has no human monitor (HMP) to ask", k->hmp_use,
+                                 b->name);
+        json_int_t mib = spec_int(p->spec, "memory_mib");
+        if (b->caps.min_memory_mib && mib < b->caps.min_memory_mib)
+                return spec_fail(ret_error, "Invalid memory_mib %" JSON_INTEGER_FORMAT ": VMM '%s' needs at least %u", mib,
+                                 b->name, b->caps.min_memory_mib);
+        if (k->cpu_model && k->cpu_model(p->spec) && !b->caps.has_cpu_model)
+                return spec_fail(ret_error, "VMM '%s' cannot take a guest CPU model ('%s')", b->name, k->cpu_model(p->spec));
+        _cleanup_free_ VmDevice *devices = NULL;
+        size_t n = 0;
+        int r = k->devices ? k->devices(p->spec, &devices, &n) : 0;
+        if (r < 0)
+                return r;
+        char buf[256];
+        const char *why = vmm_refuse_devices(b, devices, n, buf, sizeof(buf));
+        return why ? spec_fail(ret_error, "Invalid vmm '%s' for %s: %s", b->name, k->name, why) : 0;
+}
+
+static int resolve_vmm(const PlanContext *ctx, JobPlan *p, PlanVmm *v, char **ret_error, PlanError *ret_class) {
+        const VmmBackend *b = v->backend;
+        int r = check_capabilities(p, b, ret_error);
+        if (r < 0)
+                return r;
+        const VmmInfo *info = vmm_catalog_get(ctx->catalog, b);
+        if (!info)
+                return -ENOMEM;
+        if (info->error && !info->probing)
+                return fail(ret_error, ret_class, PLAN_VMM_UNAVAILABLE, "VMM '%s' is unavailable: %s", b->name, info->error);
+        r = vmm_info_copy(info, &v->info);
+        if (r < 0)
+                return r;
+        v->kernel = image_kernel_for(p->image, b, NULL);
+        if (!v->kernel)
+                return spec_fail(ret_error, "Guest image '%s' has no kernel that VMM '%s' boots", p->image->name, b->name);
+        AccelNeeds needs = { .vmm_has_tcg = b->caps.has_tcg, .guest_ok_on_pvm = p->image->paravirt_kvm_ok,
+                             .force_pvm = spec_bool(p->spec, "force_paravirt_kvm") };
+        const char *no = NULL;
+        if (host_choose_accel(ctx->host, accel_from_string(spec_string(p->spec, "accel")), &needs, &v->accel,
+                              &v->accel_reason, &no) < 0)
+                return spec_fail(ret_error, "VMM '%s': %s", b->name, no);
+        v->caveat = b->caveat ? b->caveat(ctx->host, v->accel) : NULL;
+        return 0;
+}
+
+static int resolve_vmms(const PlanContext *ctx, JobPlan *p, char **ret_error, PlanError *ret_class) {
+        json_t *list = json_object_get(p->spec, "vmms"), *e;
+        json_auto_t *one = list ? NULL : json_pack("[O]", json_object_get(p->spec, "vmm"));
+        size_t i;
+        json_array_foreach(list ?: one, i, e) {
+                PlanVmm *v = &p->vmms[p->n_vmms++];
+                v->backend = vmm_backend_find(json_string_value(e));
+                int r = resolve_vmm(ctx, p, v, ret_error, ret_class);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_guest_job(JobPlan *p, char **ret_error) {
+        const char *job = p->kind->guest_job;
+        if (!job || image_runs_job(p->image, job))
+                return 0;
+        _cleanup_free_ char *jobs = json_dumps(p->image->jobs, JSON_COMPACT);
+        return spec_fail(ret_error, "Guest image '%s' cannot run '%s' (its guest runs only %s)", p->image->name,
+                         p->kind->name, jobs ?: "?");
+}
+
+int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, JobPlan **ret, char **ret_error,
+             PlanError *ret_class) {
+        *ret_class = PLAN_INVALID;
+        if (!json_is_object(spec))
+                return spec_fail(ret_error, "Experiment spec must be a JSON object");
+        _cleanup_(plan_freep) JobPlan *p = calloc(1, sizeof(JobPlan));
+        if (!p)
+                return -ENOMEM;
+        *p = (JobPlan) { .kind = k, .spec = json_incref(spec), .host = ctx->host };
+        bool vm = !k->vm_less;
+        int r = spec_check_known(spec, k->fields, vm, k->name, ret_error);
+        r = r ?: spec_check(spec, k->fields, true, ret_error);
+        r = r ?: k->prepare ? k->prepare(spec, ret_error) : 0;
+        r = r ?: spec_apply_defaults(spec, k->defaults);
+        r = r ?: spec_check(spec, spec_common_fields, vm, ret_error);
+        if (r == 0 && vm) {
+                r = resolve_image(ctx, p, ret_error);
+                r = r ?: check_guest_job(p, ret_error);
+                r = r ?: resolve_vmms(ctx, p, ret_error, ret_class);
+        }
+        r = r ?: k->validate ? k->validate(spec, p, ret_error) : 0;
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+char *plan_vmm_label(const JobPlan *p) {
+        const char *names[PLAN_VMMS_MAX + 1] = {};
+        char buf[256];
+        for (size_t i = 0; i < p->n_vmms; i++)
+                names[i] = p->vmms[i].backend->name;
+        strv_join(names, ",", buf, sizeof(buf));
+        return strdup(p->n_vmms ? buf : "-");
+}
+
+/* Phase metrics exist only where the guest has the phase (no kernel
+ * banner in a noop guest). */
+static bool metric_applies(const JobPlan *p, const char *m) {
+        if (!p->image)
+                return true;
+        if (streq(m, "t_kernel_ms") || streq(m, "guest_uptime_at_init_ms"))
+                return image_has_phase(p->image, IMAGE_PHASE_KERNEL);
+        if (streq(m, "t_console_ms"))
+                return image_has_phase(p->image, IMAGE_PHASE_CONSOLE);
+        return true;
+}
+
+char **plan_metric_names(const JobPlan *p) {
+        char **v = NULL;
+        size_t n = 0;
+        if (p->kind->spec_metrics)
+                return p->kind->spec_metrics(p->spec, &v) < 0 ? NULL : v;
+        for (const char *const *m = p->kind->metrics; *m; m++)
+                if (metric_applies(p, *m) && strv_push(&v, &n, *m) < 0)
+                        return strv_free(v);
+        return v;
+}

@@ -1,0 +1,56 @@
+/* plan.h — a submitted experiment, resolved: the spec checked (spec.c
+ * tables, then the kind's own checks), its VMMs found with their
+ * capabilities and accelerator, its guest image read.  Built once at
+ * StartExperiment time, so a bad request is refused before anything is
+ * stored or started, and everything a job needs later is already decided. */
+#pragma once
+
+#include <jansson.h>
+
+#include "backends/catalog.h"
+#include "experiments/experiment.h"
+#include "host.h"
+#include "image.h"
+
+/* Most VMMs one job rotates through. */
+#define PLAN_VMMS_MAX 4
+
+struct PlanVmm {
+        const VmmBackend *backend; /* which VMM */
+        VmmInfo info;              /* binary path, version (settled at job start), or why unusable */
+        Accel accel;               /* resolved: KVM or TCG */
+        const char *accel_reason;  /* why that accelerator (static) */
+        const char *caveat;        /* the backend's word on this host and accel, NULL if none */
+        const char *kernel;        /* the image's kernel in a format it boots */
+};
+
+struct JobPlan {
+        const ExperimentKind *kind;  /* what is measured */
+        json_t *spec;                /* validated, defaults filled in */
+        PlanVmm vmms[PLAN_VMMS_MAX]; /* runs rotate through these; [0] is the reference */
+        size_t n_vmms;               /* 0 for a VM-less kind */
+        Image *image;                /* NULL for a VM-less kind */
+        const HostInfo *host;        /* the host it runs on */
+};
+
+typedef struct PlanContext {
+        const HostInfo *host;        /* probed at start-up */
+        VmmCatalog *catalog;         /* binaries and versions */
+        const char *image_dir;       /* the default guest image */
+} PlanContext;
+
+typedef enum PlanError {
+        PLAN_INVALID,                /* the request is wrong (InvalidArgs) */
+        PLAN_VMM_UNAVAILABLE,        /* a VMM it names is not installed/usable here */
+} PlanError;
+
+/* Checks spec (taken as a reference; defaults are added in place) for kind
+ * and resolves it.  On failure -EINVAL (or -ENOMEM), with a sentence in
+ * *ret_error and the class in *ret_class. */
+int plan_new(const PlanContext *ctx, const ExperimentKind *kind, json_t *spec, JobPlan **ret, char **ret_error,
+             PlanError *ret_class);
+JobPlan *plan_free(JobPlan *p);
+/* "qemu" or "qemu,qemu-microvm" ("-" for a VM-less kind): what ListJobs shows. */
+char *plan_vmm_label(const JobPlan *p);
+/* The metric names of the result (the kind's, or its spec's). */
+char **plan_metric_names(const JobPlan *p);

@@ -1,0 +1,50 @@
+/* proc.c — /proc readers (see proc.h). */
+#include "proc.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+
+#include "util.h"
+
+/* Reads a small /proc file into buf (NUL-terminated); bytes read or -errno. */
+static ssize_t read_small(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, size - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        return n;
+}
+
+double proc_cpu_seconds(pid_t pid) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        if (read_small(path, buf, sizeof(buf)) < 0)
+                return -1;
+        const char *p = strrchr(buf, ')');
+        unsigned long long utime, stime;
+        /* After "pid (comm)": state and 10 more fields, then utime and stime. */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+                return -1;
+        return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
+int proc_thread_count(pid_t pid) {
+        char path[64], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        ssize_t n = read_small(path, buf, sizeof(buf));
+        if (n < 0)
+                return (int) n;
+        const char *t = strstr(buf, "\nThreads:");
+        return t ? atoi(t + strlen("\nThreads:")) : -EBADMSG;
+}
+
+int proc_drop_caches(void) {
+        sync();
+        _cleanup_close_ int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "3\n", 2) != 2)
+                return -errno;
+        return 0;
+}

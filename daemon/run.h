@@ -1,0 +1,87 @@
+/* run.h — one run of a job: one VM from spawn to exit (or, for a VM-less
+ * kind, one start_run() to run_complete()), its guest console protocol, its
+ * timers and its sample document.  The first half is what an experiment
+ * kind may do with its run; the second is the job runner's. */
+#pragma once
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "qmp-client.h"
+#include "util.h"
+
+typedef struct Run Run;
+typedef struct JobPlan JobPlan;
+typedef struct PlanVmm PlanVmm;
+
+/* ---- for experiment kinds --------------------------------------------- */
+
+json_t *run_spec(Run *run);           /* the job's validated spec (borrowed) */
+json_t *run_sample(Run *run);         /* the run's sample object to add fields to (borrowed) */
+const JobPlan *run_plan(Run *run);    /* VMMs, image, host */
+const PlanVmm *run_vmm(Run *run);     /* this run's VMM, NULL for a VM-less kind */
+void *run_data(Run *run);             /* the kind's per-run data (run_data_new) */
+unsigned run_index(Run *run);
+bool run_is_warmup(Run *run);
+struct event_base *run_event_base(Run *run);
+/* STATE_DIR/logs: durable (not tmpfs) storage for a kind's scratch files. */
+const char *run_logs_dir(Run *run);
+pid_t run_vmm_pid(Run *run);          /* 0 without a running VMM */
+struct QmpClient *run_qmp(Run *run);  /* NULL if the VMM has no usable QMP (yet) */
+bool run_vmm_has_hmp(Run *run);
+void run_set_phase(Run *run, const char *phase);
+/* Calls fn(run) after delay on the loop; one pending timer per run.  Works
+ * for VM-less runs too; never fires once the run failed or its VM is gone. */
+int run_after(Run *run, usec_t delay, void (*fn)(Run *run));
+/* Enters phase "settle" and calls fn(run) after the spec's settle_ms: the
+ * usual next step once a held guest has reported. */
+void run_after_settle(Run *run, void (*fn)(Run *run));
+/* Asks the VMM to quit (QMP "quit", SIGKILL as fallback); the run succeeds
+ * when it exits. */
+void run_stop_vm(Run *run);
+/* The job output lines the guest printed inside its frame, "" before any. */
+const char *run_guest_output(Run *run);
+/* The guest result frame (borrowed), NULL before it arrived. */
+json_t *run_guest_result(Run *run);
+/* VM-less kinds that own a process register how to end it: stop(data,
+ * false) on cancel/timeout (kill; run_complete() follows from its exit),
+ * stop(data, true) when the daemon drops the run (kill, reap, free now;
+ * never touch the run again). */
+void run_set_stopper(Run *run, void (*stop)(void *data, bool now), void *data);
+/* Ends a VM-less run (after run_fail() on failure). */
+void run_complete(Run *run);
+/* Fails the run with a reason (the first reason wins); the VM is killed. */
+void run_fail(Run *run, const char *fmt, ...) _printf_(2, 3);
+
+/* ---- for the job runner ----------------------------------------------- */
+
+typedef struct RunContext {
+        struct event_base *base;  /* the loop */
+        const JobPlan *plan;      /* what the job runs */
+        const PlanVmm *vmm;       /* this run's VMM (NULL: VM-less kind) */
+        uint32_t job_id;          /* for log and console paths */
+        unsigned index;           /* 0-based, warm-up runs first */
+        bool warmup;              /* discarded from statistics */
+        const char *logs_dir;     /* STATE_DIR/logs */
+        const char *run_dir;      /* private 0700 scratch directory */
+        void (*on_phase)(Run *run, void *userdata); /* phase changed */
+        /* The run ended (sample complete); called from a fresh loop
+         * iteration, so the owner may run_free() from here. */
+        void (*on_done)(Run *run, void *userdata);
+        void *userdata;           /* for the callbacks */
+} RunContext;
+
+int run_new(const RunContext *c, Run **ret);
+/* Spawns the VM (or calls start_run); a failure to start ends the run
+ * (on_done follows) rather than returning an error. */
+void run_start(Run *run);
+/* The daemon drops the run now (shutdown): its VM or process is killed and
+ * reaped synchronously, the sample records why.  on_done is not called. */
+void run_abort(Run *run, const char *why);
+Run *run_free(Run *run);
+const char *run_phase(Run *run);
+const char *run_error(Run *run);      /* NULL if it did not fail */
+bool run_ended(Run *run);             /* on_done was (or is about to be) called */
+/* QMP of the VM if it is up and speaks HMP; NULL otherwise. */
+struct QmpClient *run_hmp(Run *run);
