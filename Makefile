@@ -32,6 +32,8 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC   := $(filter-out tests/fuzz/fuzz-main.c,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%)
 IMAGE_DIR  ?= $(CURDIR)/build/images/default
+# Named images sit beside the default one (--image noop).
+NOOP_DIR   := $(dir $(IMAGE_DIR))noop
 
 .PHONY: all image check check-unit check-integration demo install clean deps bench kvm-sample
 all: $(BUILD)/virtlabd $(BUILD)/virtlabctl kvm-sample
@@ -67,6 +69,7 @@ kvm-sample:
 
 image:
 	$(MAKE) -C guest-images OUT=$(IMAGE_DIR)
+	$(MAKE) -C guest-images/noop OUT=$(NOOP_DIR)
 
 deps:
 	tools/install-deps.sh
@@ -97,3 +100,4 @@ install: all
 clean:
 	rm -rf build build-san
 	$(MAKE) -C guest-images clean OUT=$(IMAGE_DIR) || true
+	$(MAKE) -C guest-images/noop clean OUT=$(NOOP_DIR) || true

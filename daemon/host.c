@@ -42,7 +42,7 @@ static bool path_exists(const char *p) {
 /* Reads the value of the first "key<spaces>: value" line of /proc/cpuinfo. */
 static void cpuinfo_field(const char *key, char *buf, size_t size) {
         FILE *f = fopen("/proc/cpuinfo", "re");
-        char line[512];
+        char line[4096];
         size_t klen = strlen(key);
         buf[0] = 0;
         if (!f)
@@ -114,6 +114,9 @@ int host_probe(HostInfo *ret) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         h.cores = n > 0 ? (unsigned) n : 1;
         h.tsc_khz = probe_tsc_khz();
+        char flags[4096];
+        cpuinfo_field("flags", flags, sizeof(flags));
+        h.tsc_invariant = strstr(flags, " constant_tsc") && strstr(flags, " nonstop_tsc");
         h.kvm = probe_kvm_flavour();
         if (h.kvm != KVM_FLAVOUR_NONE) {
                 int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -201,8 +204,9 @@ const char *host_hang_hint(const HostInfo *h, Accel accel, bool vmm_has_tcg) {
 }
 
 json_t *host_to_json(const HostInfo *h) {
-        return json_pack("{s:s, s:s, s:I, s:I, s:s, s:b, s:s, s:s}", "kernel", h->kernel_release, "cpu_model",
+        return json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:b, s:s, s:s}", "kernel", h->kernel_release, "cpu_model",
                          h->cpu_model, "cores", (json_int_t) h->cores, "tsc_khz", (json_int_t) h->tsc_khz,
+                         "tsc_invariant", h->tsc_invariant,
                          "kvm_flavour", kvm_flavour_to_string(h->kvm), "kvm_usable", h->kvm_usable,
                          "default_accel", accel_to_string(h->default_accel), "accel_reason", h->accel_reason);
 }

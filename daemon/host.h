@@ -33,6 +33,7 @@ typedef struct HostInfo {
         char cpu_model[128];      /* /proc/cpuinfo "model name" */
         unsigned cores;           /* online CPUs */
         unsigned long tsc_khz;    /* host TSC frequency, 0 if unknown */
+        bool tsc_invariant;       /* constant_tsc + nonstop_tsc: the TSC is a clock */
         KvmFlavour kvm;           /* what /dev/kvm is backed by */
         bool kvm_usable;          /* /dev/kvm opens read-write */
         Accel default_accel;      /* what ACCEL_AUTO resolves to */

@@ -108,6 +108,9 @@ static int resolve_vmm(const PlanContext *ctx, JobPlan *p, PlanVmm *v, char **re
                               &v->accel_reason, &no) < 0)
                 return spec_fail(ret_error, "VMM '%s': %s", b->name, no);
         v->caveat = b->caveat ? b->caveat(ctx->host, v->accel) : NULL;
+        v->cpu_model = p->kind->cpu_model ? p->kind->cpu_model(p->spec) : NULL;
+        if (!v->cpu_model && b->default_cpu_model)
+                v->cpu_model = b->default_cpu_model(ctx->host, v->accel);
         return 0;
 }
 

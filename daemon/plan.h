@@ -22,6 +22,7 @@ struct PlanVmm {
         const char *accel_reason;  /* why that accelerator (static) */
         const char *caveat;        /* the backend's word on this host and accel, NULL if none */
         const char *kernel;        /* the image's kernel in a format it boots */
+        const char *cpu_model;     /* guest CPU model: the kind's, else the backend's for this host, else NULL */
 };
 
 struct JobPlan {

@@ -177,9 +177,11 @@ static char *run_cmdline(Run *run) {
         /* Without a PIT, a TCG guest calibrates against nothing and may hang. */
         if (p->host->tsc_khz)
                 snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", p->host->tsc_khz);
+        const char *user = spec_string(run->spec, "append");
         char *s = NULL;
-        if (asprintf(&s, "%s%s%s%s%s%s", p->image->cmdline_base, tsc, own_job ? "" : " virtlab.job=",
-                     own_job ? "" : run->kind->guest_job, extra ? " " : "", strempty(extra)) < 0)
+        if (asprintf(&s, "%s%s%s%s%s%s%s%s", p->image->cmdline_base, tsc, own_job ? "" : " virtlab.job=",
+                     own_job ? "" : run->kind->guest_job, extra ? " " : "", strempty(extra), user ? " " : "",
+                     strempty(user)) < 0)
                 return NULL;
         return s;
 }
@@ -240,7 +242,7 @@ static int run_spawn(Run *run) {
                             .memory_mib = (unsigned) spec_int(run->spec, "memory_mib"),
                             .vcpus = (unsigned) spec_int(run->spec, "vcpus"),
                             .accel = v->accel,
-                            .cpu_model = run->kind->cpu_model ? run->kind->cpu_model(run->spec) : NULL,
+                            .cpu_model = v->cpu_model,
                             .qmp_fd = -EBADF,
                             .serial_fd = -EBADF,
                             .devices = devices,
@@ -340,6 +342,29 @@ static void run_on_log_overflow(Vm *vm, void *userdata) {
 
 /* ---- exit and judgement ----------------------------------------------- */
 
+/* A guest that reports its TSC at its first instruction and at its marker
+ * (the noop guest) gives a guest-side phase: its own time from entry to
+ * marker, and so when, on our clock, it started.  Only under KVM with an
+ * invariant TSC is that the host's clock rate; elsewhere nothing is
+ * recorded rather than a made-up figure. */
+static void record_guest_clock(Run *run, json_t *g) {
+        const HostInfo *h = run->ctx.plan->host;
+        json_t *entry = json_object_get(g, "tsc_entry"), *marker = json_object_get(g, "tsc_marker");
+        if (!json_is_integer(entry) || !json_is_integer(marker) || !run->t_init)
+                return;
+        if (run->ctx.vmm->accel != ACCEL_KVM || !h->tsc_invariant || !h->tsc_khz) {
+                json_object_set_new(run->sample, "guest_clock",
+                                    json_string("not recorded: the guest's TSC runs at the host's rate only under KVM "
+                                                "with an invariant TSC"));
+                return;
+        }
+        double ms = (double) (json_integer_value(marker) - json_integer_value(entry)) / (double) h->tsc_khz;
+        if (ms < 0)
+                return;
+        json_object_set_new(run->sample, "guest_entry_to_marker_ms", json_real(ms));
+        json_object_set_new(run->sample, "t_guest_entry_ms", json_real(ms_since_spawn(run, run->t_init) - ms));
+}
+
 static void record_vmm_phases(Run *run) {
         const char *key;
         json_t *v;
@@ -371,6 +396,7 @@ static void run_record_phases(Run *run) {
                 json_object_set_new(s, "guest_uptime_at_init_ms", json_real((double) json_integer_value(ns) / 1e6));
         if (g)
                 json_object_set(s, "guest", g);
+        record_guest_clock(run, g);
         record_vmm_phases(run);
         if (json_array_size(run->qmp_events) > 0)
                 json_object_set(s, "qmp_events", run->qmp_events);

@@ -64,7 +64,7 @@ static int check_vmm(json_t *spec, const SpecField *f, json_t *v, char **ret_err
                                  : spec_fail(ret_error, "Field 'vmm' must be a string");
 }
 
-/* "vmms": ["qemu", "qemu-microvm", ...] makes a compare job: runs rotate
+/* "vmms": [A, B, ...] makes a compare job: runs rotate
  * through them.  "vmm" then defaults to (and must equal) the first. */
 static int check_vmms(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
         json_t *e;
@@ -112,6 +112,19 @@ static int check_image_field(json_t *spec, const SpecField *f, json_t *v, char *
         return json_string_length(v) > 0 ? 0 : spec_fail(ret_error, "Field 'image' must be a directory path or image name");
 }
 
+/* Extra kernel command-line words: printable ASCII, within what a kernel takes. */
+static int check_append(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        const char *s = json_string_value(v);
+        char b[SPEC_ECHO_MAX + 8];
+        for (const char *p = s; *p; p++)
+                if (*p < 0x20 || *p > 0x7e)
+                        return spec_fail(ret_error, "Invalid append '%s': kernel command-line words must be printable ASCII",
+                                         spec_echo(v, b));
+        if (strlen(s) > 1024)
+                return spec_fail(ret_error, "Invalid append: %zu bytes, at most 1024", strlen(s));
+        return 0;
+}
+
 const SpecField spec_common_fields[] = {
         { .name = "vmms", .type = SPEC_ANY, .vm_only = true, .check = check_vmms },
         { .name = "vmm", .type = SPEC_STRING, .vm_only = true, .has_default = true, .def_string = "qemu", .check = check_vmm },
@@ -126,6 +139,7 @@ const SpecField spec_common_fields[] = {
         SPEC_BOOL_FIELD("drop_caches", false),
         { .name = "pin_cpus", .type = SPEC_STRING, .check = check_pin_cpus },
         { .name = "bind_to_client", .type = SPEC_BOOL },
+        { .name = "append", .type = SPEC_STRING, .vm_only = true, .check = check_append },
         /* Runs a Linux guest on a paravirtual KVM with a KVM-only VMM although it hangs there. */
         { .name = "force_paravirt_kvm", .type = SPEC_BOOL, .vm_only = true, .has_default = true, .def_bool = false },
         {},

@@ -48,7 +48,7 @@ struct Vm {
         int qmp_fd;                /* our end of the QMP socket before the client owns it */
         char *dir;                 /* path mode: private directory holding the sockets */
         char *qmp_path;            /* socket path for VMMs that cannot take an fd */
-        char *serial_path;         /* path mode: the serial console socket the VMM listens on */
+        char *serial_path;         /* path mode: the FIFO the VMM writes its serial console to */
         char *log_path;            /* the VMM's own log file, NULL if it writes none */
         bool log_in_dir;           /* log_path lives in dir and goes with it */
         int log_fd;                /* reads log_path as it grows */
@@ -133,9 +133,14 @@ static int make_log(Vm *vm, const VmSpawnOptions *o, VmConfig *c) {
 }
 
 /* Path mode (VMMs that cannot inherit fds): a fresh 0700 directory under the
- * run dir per VM holds the QMP and serial sockets the VMM listens on, so no
- * stale socket from an earlier VM can be mistaken for this one; vm_free()
- * removes it on every exit path. */
+ * run dir per VM holds the QMP socket the VMM listens on and the FIFO it
+ * writes its serial console to, so nothing stale from an earlier VM can be
+ * mistaken for this one; vm_free() removes it on every exit path.  The
+ * console is a FIFO we open before the VMM starts, not a socket it listens
+ * on: a listening VMM (StratoVirt's server,nowait) drops what the guest
+ * prints before we connect, and a noop guest prints its marker in the first
+ * milliseconds.  We open it read-write, so it never reads as EOF while the
+ * VMM has yet to open it; the end of the console is the VMM's exit. */
 static int make_paths(Vm *vm, const VmSpawnOptions *o, VmConfig *c) {
         int r = 0;
         if (!o->run_dir)
@@ -150,9 +155,17 @@ static int make_paths(Vm *vm, const VmSpawnOptions *o, VmConfig *c) {
                 return r;
         }
         vm->qmp_path = socket_path(vm->dir, "qmp.sock", &r);
-        vm->serial_path = vm->qmp_path ? socket_path(vm->dir, "serial.sock", &r) : NULL;
-        if (!vm->serial_path)
+        if (!vm->qmp_path)
                 return r;
+        if (asprintf(&vm->serial_path, "%s/serial.fifo", vm->dir) < 0) {
+                vm->serial_path = NULL;
+                return -ENOMEM;
+        }
+        if (mkfifo(vm->serial_path, 0600) < 0)
+                return -errno;
+        vm->console_fd = open(vm->serial_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (vm->console_fd < 0)
+                return -errno;
         c->qmp_path = vm->qmp_path;
         c->serial_path = vm->serial_path;
         return 0;
@@ -378,26 +391,18 @@ static void start_log_watch(Vm *vm) {
 
 /* ---- spawn ------------------------------------------------------------ */
 
-/* Path mode only: connects to the serial and QMP sockets, retrying with a
- * short backoff while the VMM lives.  Each is connected exactly once:
- * StratoVirt serves one client at a time, so a second connection would only
- * wait behind the first. */
+/* Path mode only: connects to the QMP socket, retrying with a short
+ * backoff while the VMM lives.  It is connected exactly once: StratoVirt
+ * serves one client at a time, so a second connection would only wait
+ * behind the first. */
 static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata) {
         Vm *vm = userdata;
         if (vm->reaped)
                 return;
-        if (!vm->console_event) {
-                int s = qmp_connect_unix(vm->serial_path);
-                if (s >= 0 && attach_console(vm, s) < 0)
-                        log_debug("Failed to watch the serial console of pid %d", (int) vm_pid(vm));
-        }
-        if (!vm->qmp) {
-                int s = qmp_connect_unix(vm->qmp_path);
-                if (s >= 0 && attach_qmp(vm, s) < 0)
-                        safe_close(s);
-        }
-        if (vm->console_event && vm->qmp)
+        int s = qmp_connect_unix(vm->qmp_path);
+        if (s >= 0 && attach_qmp(vm, s) == 0)
                 return;
+        safe_close(s);
         vm->qmp_retry_delay = vm->qmp_retry_delay * 2 > QMP_CONNECT_RETRY_MAX_USEC ? QMP_CONNECT_RETRY_MAX_USEC
                                                                                   : vm->qmp_retry_delay * 2;
         struct timeval tv = { .tv_sec = 0, .tv_usec = (suseconds_t) vm->qmp_retry_delay };
@@ -415,9 +420,10 @@ static int start_watchers(Vm *vm) {
                 return -EIO;
         if (vm->log_fd >= 0)
                 start_log_watch(vm);
-        if (vm->console_fd >= 0)
-                return attach_console(vm, TAKE_FD(vm->console_fd));
-        /* Path mode: the sockets appear once the VMM has parsed its command line. */
+        int r = attach_console(vm, TAKE_FD(vm->console_fd));
+        if (r < 0 || vm->qmp_fd >= 0)
+                return r;
+        /* Path mode: the QMP socket appears once the VMM has parsed its command line. */
         struct timeval tv = { .tv_usec = (suseconds_t) vm->qmp_retry_delay };
         return evtimer_add(vm->qmp_retry, &tv) < 0 ? -EIO : 0;
 }

@@ -106,6 +106,9 @@ typedef struct VmmBackend {
         int (*build_argv)(const struct VmmBackend *b, const char *binary, const VmConfig *c, char ***ret);
         /* Optional: what a line of its own log or stderr means. */
         VmmLogEvent (*parse_log_line)(const char *line);
+        /* Optional: the guest CPU model on this host when the experiment asks
+         * for none (NULL: the backend's built-in default). */
+        const char *(*default_cpu_model)(const HostInfo *h, Accel accel);
         /* Optional: a sentence for the result when this VMM runs with accel
          * on host (e.g. a firmware stage emulated slowly), NULL if none. */
         const char *(*caveat)(const HostInfo *h, Accel accel);

@@ -135,6 +135,14 @@ static const char *q35_caveat(const HostInfo *h, Accel accel) {
         return NULL;
 }
 
+/* kvm_pvm refuses IA32_ARCH_CAPABILITIES (MSR 0x10a), which -cpu host
+ * passes through: QEMU then aborts in kvm_buf_set_msrs(). */
+static const char *qemu_default_cpu_model(const HostInfo *h, Accel accel) {
+        if (accel == ACCEL_KVM && h->kvm == KVM_FLAVOUR_PVM)
+                return "host,-arch-capabilities";
+        return NULL;
+}
+
 const VmmBackend vmm_backend_qemu = {
         .name = "qemu",
         .description = "QEMU, q35 machine (the lab's reference VMM)",
@@ -148,6 +156,7 @@ const VmmBackend vmm_backend_qemu = {
                   .takes_fds = true, .devices = 1U << VM_DEVICE_EDU },
         .build_argv = qemu_build_argv,
         .parse_log_line = qemu_parse_log_line,
+        .default_cpu_model = qemu_default_cpu_model,
         .caveat = q35_caveat,
 };
 
@@ -163,4 +172,5 @@ const VmmBackend vmm_backend_qemu_microvm = {
         .caps = { .has_tcg = true, .has_hmp = true, .has_cpu_model = true, .takes_fds = true },
         .build_argv = microvm_build_argv,
         .parse_log_line = qemu_parse_log_line,
+        .default_cpu_model = qemu_default_cpu_model,
 };

@@ -1,8 +1,9 @@
 /* stratovirt.c — StratoVirt's x86_64 "microvm" machine.
  *
- * StratoVirt cannot inherit sockets, so QMP and the serial console are unix
- * sockets it listens on (server,nowait) inside the VM's private run
- * directory; vm.c connects to them with retry while the process lives.  Its
+ * StratoVirt cannot inherit sockets, so QMP is a unix socket it listens on
+ * (server,nowait) and the serial console a FIFO it writes to (file,path=),
+ * both inside the VM's private run directory; vm.c opens the FIFO before
+ * the spawn and connects to QMP with retry while the process lives.  Its
  * QMP server parses each read() as one JSON object and numbers ids as strings
  * (QMP_CLIENT_ONE_IN_FLIGHT | QMP_CLIENT_STRING_IDS).  It has no TCG.  Its
  * own log (-D) carries the boot_time feature's port 0x3ff lines and the
@@ -41,8 +42,8 @@ static bool has_comma(const char *s) {
 }
 
 static int stratovirt_build_argv(const VmmBackend *b, const char *binary, const VmConfig *c, char ***ret) {
-        /* -qmp is mandatory; -serial stdio needs a TTY; sockets are the only
-         * channels that work for a daemon's child. */
+        /* -qmp is mandatory; -serial stdio needs a TTY; a serial socket drops
+         * what the guest prints before we connect, a file (our FIFO) does not. */
         if (!c->qmp_path || !c->serial_path)
                 return -EBADF;
         if (c->accel != ACCEL_KVM || c->n_devices > 0 || c->cpu_model)
@@ -70,7 +71,7 @@ static int stratovirt_build_argv(const VmmBackend *b, const char *binary, const 
         r = r ?: strv_push(&v, &n, "-qmp");
         r = r ?: strv_pushf(&v, &n, "unix:%s,server,nowait", c->qmp_path);
         r = r ?: strv_push(&v, &n, "-serial");
-        r = r ?: strv_pushf(&v, &n, "socket,path=%s,server,nowait", c->serial_path);
+        r = r ?: strv_pushf(&v, &n, "file,path=%s", c->serial_path);
         if (c->log_path) {
                 r = r ?: strv_push(&v, &n, "-D");
                 r = r ?: strv_push(&v, &n, c->log_path);

@@ -1,4 +1,4 @@
-/* experiment-bench.c — guest benchmarks, the lab's part 4: sysbench cpu,
+/* bench.c — guest benchmarks, the lab's part 4: sysbench cpu,
  * memory and fileio matrices ("bench-cpu", "bench-memory", "bench-fileio").
  *
  * One run is one boot that runs the whole matrix: /bin/virtlab-bench in the

@@ -1,5 +1,6 @@
-/* experiment-edu.c — the lab's part 3 (I/O virtualization) as a job: boots
- * the guest on q35 with QEMU's edu PCI device, loads virtlab_edu
+/* edu.c — the lab's part 3 (I/O virtualization) as a job: boots the guest
+ * with QEMU's edu PCI device (VMMs that cannot render it, e.g. one without
+ * a PCI bus, are refused by the plan), loads virtlab_edu
  * (modules/edu) and runs /bin/edu-test, which prints one verdict line per
  * feature:
  *   EDU-TEST feature=NAME result=pass|fail|skip detail="..."

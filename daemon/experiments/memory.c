@@ -1,4 +1,4 @@
-/* experiment-memory.c — VMM memory footprint, the lab's "pmap 10 runs":
+/* memory.c — VMM memory footprint, the lab's "pmap 10 runs":
  * after the guest init is up and has settled, read /proc/PID/smaps of the
  * VMM.  Guest RAM is located exactly through QMP (HMP gpa2hva of a RAM
  * address, then the mapping holding that HVA); VMMs without HMP fall back
@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "experiments/experiment.h"
+#include "plan.h"
 #include "qmp-client.h"
 #include "smaps.h"
 
@@ -21,6 +22,32 @@ static const char *const memory_metrics[] = {
 
 /* The lab compares footprints at 1 GiB of guest RAM. */
 static const SpecDefault memory_defaults[] = { { "memory_mib", 1024 }, {} };
+
+/* touch_mib: guest RAM the (noop) guest writes before its marker, so the
+ * guest-RAM figure has a known floor; the guest starts at 32 MiB and can
+ * reach no further than 992 MiB. */
+static const SpecField memory_fields[] = { SPEC_INT_FIELD("touch_mib", 0, 0, 960), {} };
+
+static int memory_validate(json_t *spec, const JobPlan *plan, char **ret_error) {
+        json_int_t touch = spec_int(spec, "touch_mib"), mib = spec_int(spec, "memory_mib");
+        if (touch == 0)
+                return 0;
+        if (!plan->image->touch_ram)
+                return spec_fail(ret_error, "Invalid touch_mib %" JSON_INTEGER_FORMAT ": guest image '%s' cannot touch "
+                                            "RAM on request (the noop image can)", touch, plan->image->name);
+        if (touch + 32 > mib)
+                return spec_fail(ret_error, "Invalid touch_mib %" JSON_INTEGER_FORMAT ": the guest touches from 32 MiB "
+                                            "up, so memory_mib %" JSON_INTEGER_FORMAT " leaves room for at most %"
+                                            JSON_INTEGER_FORMAT, touch, mib, mib > 32 ? mib - 32 : 0);
+        return 0;
+}
+
+static int memory_guest_cmdline(Run *run, char **ret) {
+        json_int_t touch = spec_int(run_spec(run), "touch_mib");
+        if (touch == 0)
+                return 0;
+        return asprintf(ret, "virtlab.touch_mib=%" JSON_INTEGER_FORMAT, touch) < 0 ? -ENOMEM : 0;
+}
 
 static void memory_measure(Run *run, uint64_t ram_hva, const char *how) {
         _cleanup_(smaps_freep) Smaps *sm = NULL;
@@ -102,7 +129,10 @@ const ExperimentKind experiment_memory = {
         .description = "VMM process memory (smaps: RSS, PSS, USS, guest-RAM RSS, overhead) after boot",
         .guest_job = "hold",
         .metrics = memory_metrics,
+        .fields = memory_fields,
         .defaults = memory_defaults,
+        .validate = memory_validate,
+        .guest_cmdline = memory_guest_cmdline,
         .on_guest_result = memory_on_guest_result,
         .guest_powers_off = false,
 };

@@ -1,9 +1,9 @@
-/* experiment-mtree.c — the lab's `info mtree`: boot a guest to job hold (so
+/* mtree.c — the lab's `info mtree`: boot a guest to job hold (so
  * the guest kernel has programmed the PCI BARs), ask QEMU over QMP
  * human-monitor-command for "info mtree" (and "info mtree -f" with flat),
  * parse the text with mtree.c and store the JSON tree in the run's sample.
- * Optional devices (edu, ...) are added with -device.  VMMs without HMP
- * (StratoVirt) are refused at validation: an empty tree would be a lie. */
+ * Optional devices (edu, ...) are rendered by the backend.  VMMs without
+ * HMP are refused at validation (hmp_use): an empty tree would be a lie. */
 #include <stdio.h>
 
 #include "backends/registry.h"

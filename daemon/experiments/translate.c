@@ -1,4 +1,4 @@
-/* experiment-translate.c — the lab's address translation, GVA → GPA → HVA →
+/* translate.c — the lab's address translation, GVA → GPA → HVA →
  * HPA, for one guest virtual address, without a patched host kernel.
  *
  * The guest runs /usr/bin/virtlab-ptdump (job run: + virtlab.hold=1): with

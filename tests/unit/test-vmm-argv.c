@@ -1,7 +1,7 @@
 /* test-vmm-argv.c — the argv each backend builds from a VmConfig (the
  * backend seam).  Includes backends/stratovirt.c; the QEMU backends come
  * from the library through vmm_backend_find().  Facts checked for StratoVirt:
- * -qmp is always there (it is mandatory), serial is a socket (stdio needs a
+ * -qmp is always there (it is mandatory), serial is a file (our FIFO; stdio needs a
  * TTY), no -pidfile (it needs -daemonize), no TCG, disks as -drive +
  * virtio-blk-device, and option values that would need escaping are refused. */
 #include <setjmp.h>
@@ -56,7 +56,7 @@ static void test_registry(void **state) {
 static void test_stratovirt_argv(void **state) {
         VmConfig c = base_config();
         c.qmp_path = "/run/virtlab/vm-x/qmp.sock";
-        c.serial_path = "/run/virtlab/vm-x/serial.sock";
+        c.serial_path = "/run/virtlab/vm-x/serial.fifo";
         c.log_path = "/var/lib/virtlab/logs/job-1/run-0.vmm.log";
         char **v = NULL;
         assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "/usr/bin/stratovirt", &c, &v), 0);
@@ -68,7 +68,7 @@ static void test_stratovirt_argv(void **state) {
         assert_string_equal(arg_after(v, "-m"), "256");
         assert_string_equal(arg_after(v, "-smp"), "2");
         assert_string_equal(arg_after(v, "-qmp"), "unix:/run/virtlab/vm-x/qmp.sock,server,nowait");
-        assert_string_equal(arg_after(v, "-serial"), "socket,path=/run/virtlab/vm-x/serial.sock,server,nowait");
+        assert_string_equal(arg_after(v, "-serial"), "file,path=/run/virtlab/vm-x/serial.fifo");
         assert_string_equal(arg_after(v, "-D"), "/var/lib/virtlab/logs/job-1/run-0.vmm.log");
         /* Nothing QEMU-only, nothing that needs a TTY or -daemonize. */
         assert_int_equal(find_arg(v, "-accel"), -1);
