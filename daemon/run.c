@@ -405,15 +405,31 @@ static void run_record_phases(Run *run) {
         json_object_set_new(s, "vmm_argv", strv_to_json(vm_argv(vm)));
 }
 
-/* Copies the last non-empty line of text (the VMM's final complaint). */
+static bool is_complaint(const char *line, size_t len) {
+        return memmem(line, len, "ERROR", 5) || memmem(line, len, "error", 5) || memmem(line, len, "signal", 6) ||
+               memmem(line, len, "Panic", 5);
+}
+
+/* Copies the VMM's final complaint: its last line that reads like an error
+ * (a VMM may log cleanup after the line that matters), else its last line. */
 static void last_line_of(const char *text, char *buf, size_t size) {
-        size_t end = strlen(text);
-        while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' '))
-                end--;
-        size_t start = end;
-        while (start > 0 && text[start - 1] != '\n')
-                start--;
-        snprintf(buf, size, "%.*s", (int) (end - start), text + start);
+        const char *best = NULL, *last = NULL;
+        size_t best_len = 0, last_len = 0;
+        for (const char *p = text; *p;) {
+                size_t len = strcspn(p, "\n");
+                size_t trimmed = len;
+                while (trimmed > 0 && (p[trimmed - 1] == '\r' || p[trimmed - 1] == ' '))
+                        trimmed--;
+                if (trimmed > 0) {
+                        last = p, last_len = trimmed;
+                        if (is_complaint(p, trimmed))
+                                best = p, best_len = trimmed;
+                }
+                p += len + (p[len] == '\n');
+        }
+        if (!best)
+                best = last, best_len = last_len;
+        snprintf(buf, size, "%.*s", (int) best_len, best ?: "");
 }
 
 /* Decides, once the VM has ended, whether the run succeeded. */
