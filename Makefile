@@ -27,6 +27,11 @@ DAEMON_HDR := $(wildcard daemon/*.h daemon/backends/*.h daemon/experiments/*.h)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libvirtlab.a
 CLIENT_SRC := $(wildcard clients/*.c)
+# The pure daemon modules virtlabctl uses (stats for gate.c, mtree for
+# output.c); the client links these, jansson and sd-bus, nothing else.
+COMMON_SRC := daemon/stats.c daemon/mtree.c
+COMMON_LIB := $(BUILD)/libvirtlab-common.a
+CLIENT_LDLIBS := $(shell pkg-config --libs jansson libsystemd) -lm
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC   := $(filter-out tests/fuzz/fuzz-main.c,$(wildcard tests/fuzz/fuzz-*.c))
@@ -49,8 +54,12 @@ $(LIB): $(DAEMON_OBJ)
 $(BUILD)/virtlabd: $(BUILD)/daemon/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/virtlabctl: $(CLIENT_SRC:%.c=$(BUILD)/%.o) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(COMMON_LIB): $(COMMON_SRC:%.c=$(BUILD)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/virtlabctl: $(CLIENT_SRC:%.c=$(BUILD)/%.o) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LDLIBS)
 
 # A unit test includes the .c it tests, so it sees static functions; the rest
 # comes from the library.
