@@ -102,6 +102,23 @@ static void print_metric(FILE *f, json_t *doc, json_t *vmms, const char *metric,
         }
 }
 
+/* One line per VMM: its accelerator, why, and the backend's caveat, so a
+ * table never hides that its columns ran on different engines. */
+static void print_setup(FILE *f, json_t *env, bool md) {
+        json_t *v;
+        size_t i;
+        json_t *img = json_object_get(env, "image");
+        fprintf(f, md ? "\nImage `%s` (%s).\n\n" : "  image %s (%s)\n", json_string_value(json_object_get(img, "name")) ?: "?",
+                json_string_value(json_object_get(img, "guest")) ?: "linux");
+        json_array_foreach(json_object_get(env, "vmms"), i, v) {
+                const char *caveat = json_string_value(json_object_get(v, "caveat"));
+                fprintf(f, md ? "- **%s**: %s — %s%s%s\n" : "  %-14s %s: %s%s%s\n", json_string_value(json_object_get(v, "name")),
+                        json_string_value(json_object_get(v, "accel")) ?: "?",
+                        json_string_value(json_object_get(v, "accel_reason")) ?: "",
+                        caveat ? (md ? ". **Caveat**: " : "; CAVEAT: ") : "", caveat ?: "");
+        }
+}
+
 void compare_print(FILE *f, json_t *const *docs, size_t n, double alpha, bool md) {
         for (size_t d = 0; d < n; d++) {
                 json_t *doc = docs[d], *env = json_object_get(doc, "environment"), *m;
@@ -119,6 +136,8 @@ void compare_print(FILE *f, json_t *const *docs, size_t n, double alpha, bool md
                                 (long long) json_integer_value(json_object_get(doc, "warmup")),
                                 json_string_value(json_object_get(env, "accel")) ?: "?",
                                 json_string_value(json_object_get(doc, "state")));
+                if (json_object_get(env, "vmms"))
+                        print_setup(f, env, md);
                 if (json_is_string(json_object_get(doc, "error")))
                         fprintf(f, "%s  error: %s\n", md ? "\n" : "", json_string_value(json_object_get(doc, "error")));
                 json_array_foreach(json_object_get(doc, "metrics"), i, m)

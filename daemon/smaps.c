@@ -359,6 +359,46 @@ int smaps_read_pid(pid_t pid, Smaps **ret) {
         return r;
 }
 
+/* One "Key:   N kB" value of a rollup; 1 found, 0 absent, -EBADMSG bad. */
+static int rollup_value(const char *text, const char *key, uint64_t *ret) {
+        size_t klen = strlen(key);
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                if (strncmp(p, key, klen) != 0 || p[klen] != ':')
+                        continue;
+                const char *q = p + klen + 1, *end = q + strcspn(q, "\n");
+                uint64_t v;
+                (void) lex_spaces(&q, end);
+                if (!lex_dec(&q, end, &v) || v > KIB_MAX || lex_spaces(&q, end) == 0 || end - q != 2 || q[0] != 'k' ||
+                    q[1] != 'B')
+                        return -EBADMSG;
+                *ret = v;
+                return 1;
+        }
+        return 0;
+}
+
+int smaps_rollup_parse(const char *text, SmapsRollup *ret) {
+        SmapsRollup r = {};
+        int k = rollup_value(text, "Pss_Anon", &r.pss_anon_kib);
+        if (k <= 0)
+                return k < 0 ? k : -ENODATA;
+        if (rollup_value(text, "Pss_File", &r.pss_file_kib) < 0 || rollup_value(text, "Pss_Shmem", &r.pss_shmem_kib) < 0)
+                return -EBADMSG;
+        *ret = r;
+        return 0;
+}
+
+int smaps_rollup_read_pid(pid_t pid, SmapsRollup *ret) {
+        char path[64];
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        if (pid <= 0)
+                return -EINVAL;
+        (void) snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int) pid);
+        int r = read_full_file(path, 64 * 1024, &text, &len);
+        return r < 0 ? r : smaps_rollup_parse(text, ret);
+}
+
 void smaps_totals(const Smaps *s, SmapsTotals *ret) {
         *ret = s ? s->totals : (SmapsTotals) { 0 };
 }

@@ -65,6 +65,21 @@ int smaps_parse(const char *text, size_t len, Smaps **ret, size_t *reterr_line);
  * open/read (-ENOENT: no such process), else as smaps_parse(). */
 int smaps_read_pid(pid_t pid, Smaps **ret);
 
+/* The Pss split of /proc/PID/smaps_rollup (Linux 5.7+): what of the PSS is
+ * anonymous memory (the per-VM cost when several VMMs share their program
+ * pages), file-backed and shmem. */
+typedef struct SmapsRollup {
+        uint64_t pss_anon_kib;   /* Pss_Anon */
+        uint64_t pss_file_kib;   /* Pss_File */
+        uint64_t pss_shmem_kib;  /* Pss_Shmem */
+} SmapsRollup;
+
+/* Parses smaps_rollup text; -ENODATA when it has no Pss_Anon (an older
+ * kernel), -EBADMSG when a value is not "N kB". */
+int smaps_rollup_parse(const char *text, SmapsRollup *ret);
+/* Reads and parses /proc/pid/smaps_rollup; -errno from reading it. */
+int smaps_rollup_read_pid(pid_t pid, SmapsRollup *ret);
+
 /* Copies the totals of s into *ret. */
 void smaps_totals(const Smaps *s, SmapsTotals *ret);
 

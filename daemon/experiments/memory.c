@@ -17,7 +17,7 @@
 #define HMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
 
 static const char *const memory_metrics[] = {
-        "vmm_overhead_kib", "rss_kib", "pss_kib", "uss_kib", "guest_ram_rss_kib", NULL,
+        "vmm_overhead_kib", "rss_kib", "pss_kib", "uss_kib", "pss_anon_kib", "guest_ram_rss_kib", NULL,
 };
 
 /* The lab compares footprints at 1 GiB of guest RAM. */
@@ -77,6 +77,16 @@ static void memory_measure(Run *run, uint64_t ram_hva, const char *how) {
         json_object_set_new(s, "guest_ram_mapping",
                             json_pack("{s:s, s:I, s:s}", "address", addr, "size_kib",
                                       (json_int_t) ((ram->end - ram->start) >> 10), "found_by", how));
+        SmapsRollup roll;
+        r = smaps_rollup_read_pid(pid, &roll);
+        if (r == 0) {
+                json_object_set_new(s, "pss_anon_kib", json_integer((json_int_t) roll.pss_anon_kib));
+                json_object_set_new(s, "pss_file_kib", json_integer((json_int_t) roll.pss_file_kib));
+                json_object_set_new(s, "pss_shmem_kib", json_integer((json_int_t) roll.pss_shmem_kib));
+        } else
+                json_object_set_new(s, "pss_anon", json_sprintf("not measured: /proc/%d/smaps_rollup %s", (int) pid,
+                                                                r == -ENODATA ? "has no Pss_Anon (Linux before 5.7)"
+                                                                              : strerror(-r)));
         json_object_set_new(s, "pmap", smaps_pmap_table(sm));
         run_stop_vm(run);
 }
