@@ -92,8 +92,15 @@ check-unit: all $(UNIT_BIN) $(FUZZ_BIN)
 demo: deps all image
 	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tools/demo.sh
 
+# Same-run ratios only (these machines are noisy): virtlabd against a minimal
+# harness booting the same argv, on the noop guest under KVM (StratoVirt when
+# $$VIRTLAB_STRATOVIRT names it, QEMU microvm) and on the Linux guest.
 bench: all image
-	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) bench/boot-overhead
+	@rc=0; export BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR); if [ -w /dev/kvm ]; then \
+	  if [ -n "$$VIRTLAB_STRATOVIRT" ]; then bench/boot-overhead --vmm stratovirt --image noop --runs 20 || rc=1; fi; \
+	  bench/boot-overhead --vmm qemu-microvm --image noop --runs 20 || rc=1; \
+	fi; \
+	bench/boot-overhead --vmm qemu-microvm --runs 10 || rc=1; exit $$rc
 
 install: all
 	install -Dm0755 $(BUILD)/virtlabd $(DESTDIR)$(PREFIX)/libexec/virtlabd

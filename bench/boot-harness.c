@@ -8,7 +8,10 @@
  * end is dup'ed to fd N in the VMM, so the argv runs byte-for-byte unchanged.
  * The chardev named by "-serial chardev:ID" is the console: it is read until
  * a complete line containing the marker; the other fds (QMP) are held open and
- * never read, as a harness that does no QMP at all would.
+ * never read, as a harness that does no QMP at all would.  A VMM that takes
+ * no fds (StratoVirt) writes its console to "-serial file,path=P": P is made a
+ * FIFO and opened before the spawn, as virtlabd does; its QMP socket is
+ * never connected.
  *
  * Timestamps are CLOCK_MONOTONIC and defined as virtlabd defines them: t=0 just
  * before fork(); the console byte and marker times are taken when read()
@@ -29,6 +32,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,8 +157,19 @@ int main(int argc, char **argv) {
         for (size_t k = 0; k < nch; k++)
                 if (serial_id && strcmp(ch[k].id, serial_id) == 0)
                         serial = &ch[k];
-        if (!serial) {
-                fprintf(stderr, "boot-harness: argv has no -serial chardev:ID backed by -chardev socket,id=ID,fd=N\n");
+        int console = -1;
+        for (int k = 0; !serial && k + 1 < vargc; k++)
+                if (strcmp(vargv[k], "-serial") == 0 && strncmp(vargv[k + 1], "file,path=", 10) == 0) {
+                        const char *fifo = vargv[k + 1] + 10;
+                        (void) unlink(fifo);
+                        if (mkfifo(fifo, 0600) < 0 || (console = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0) {
+                                perror("boot-harness: serial FIFO");
+                                return 1;
+                        }
+                }
+        if (!serial && console < 0) {
+                fprintf(stderr, "boot-harness: argv has no -serial chardev:ID backed by -chardev socket,id=ID,fd=N, "
+                                "nor -serial file,path=P\n");
                 return 2;
         }
         for (size_t k = 0; k < nch; k++) {
@@ -191,6 +206,8 @@ int main(int argc, char **argv) {
         close(errpipe[0]);
         for (size_t c = 0; c < nch; c++)
                 close(ch[c].theirs);
+        if (serial)
+                console = serial->ours;
         if (k == sizeof(child_errno)) {
                 (void) waitpid(pid, NULL, 0);
                 fprintf(stderr, "boot-harness: cannot execute %s: %s\n", vargv[0], strerror(child_errno));
@@ -205,16 +222,16 @@ int main(int argc, char **argv) {
                 double left = timeout_s * 1e3 - (now_ms() - t0);
                 if (left <= 0)
                         break;
-                struct pollfd p = { .fd = serial->ours, .events = POLLIN };
+                struct pollfd p = { .fd = console, .events = POLLIN };
                 int r = poll(&p, 1, (int) left + 1);
                 if (r < 0 && errno == EINTR)
                         continue;
                 if (r <= 0)
                         continue; /* timeout is checked at the top */
                 char buf[4096];
-                ssize_t n = read(serial->ours, buf, sizeof(buf));
+                ssize_t n = read(console, buf, sizeof(buf));
                 double t = now_ms();
-                if (n < 0 && errno == EINTR)
+                if (n < 0 && (errno == EINTR || errno == EAGAIN))
                         continue;
                 if (n <= 0) {
                         why = "console closed (VMM exited)";

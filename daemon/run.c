@@ -403,6 +403,8 @@ static void run_record_phases(Run *run) {
         if (vm_log_path(vm))
                 json_object_set_new(s, "vmm_log", json_string(vm_log_path(vm)));
         json_object_set_new(s, "vmm_argv", strv_to_json(vm_argv(vm)));
+        if (run->ctx.vmm->backend->env)
+                json_object_set_new(s, "vmm_env", strv_to_json((char *const *) run->ctx.vmm->backend->env));
 }
 
 static bool is_complaint(const char *line, size_t len) {

@@ -250,6 +250,51 @@ check_hold() {
         [ "$(cat "$TMP/hold.rc" 2>/dev/null)" = 0 ] || { echo "QEMU status after QMP quit: $(cat "$TMP/hold.rc" 2>/dev/null)"; return 1; }
 }
 
+# ---- the noop micro-guest -------------------------------------------------------
+
+NOOP_DIR=$(dirname "$IMAGE_DIR")/noop
+check_noop_image() {
+        "$PY" - "$NOOP_DIR" <<'EOF'
+import hashlib, json, os, struct, sys
+d = sys.argv[1]
+img = json.load(open(os.path.join(d, "image.json")))
+sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
+for k in ("vmlinux", "raw", "initramfs"):
+    if sha(img[k]) != img[k + "_sha256"]:
+        sys.exit(f"{k}: hash mismatch")
+if hashlib.sha256((img["vmlinux_sha256"] + img["raw_sha256"] + img["initramfs_sha256"]).encode()).hexdigest() != img["image_hash"]:
+    sys.exit("image_hash is not sha256(vmlinux + raw + initramfs hashes)")
+want = {"guest": "noop", "phases": ["console", "init"], "jobs": ["boot", "hold"], "powers_off": False,
+        "paravirt_kvm_ok": True, "touch_ram": True, "marker": "VIRTLAB-INIT-MARKER"}
+for k, v in want.items():
+    if img.get(k) != v:
+        sys.exit(f"image.json {k} = {img.get(k)!r}, want {v!r}")
+raw = open(img["raw"], "rb").read()
+if len(raw) % 4096 or raw[:2] != b"\x0f\x31":
+    sys.exit(f"raw image: {len(raw)} bytes, first bytes {raw[:2].hex()} (want a 4 KiB multiple starting with rdtsc)")
+if os.path.getsize(img["initramfs"]) != 4096 or open(img["initramfs"], "rb").read().strip(b"\0"):
+    sys.exit("the dummy initrd is not 4 KiB of zeros")
+elf = open(img["vmlinux"], "rb").read()
+phoff, = struct.unpack_from("<Q", elf, 0x20)
+phnum, = struct.unpack_from("<H", elf, 0x38)
+for i in range(phnum):
+    ptype, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", elf, phoff + 56 * i)
+    note = elf[off:off + filesz]
+    if ptype == 4 and note[12:16] == b"Xen\0" and struct.unpack_from("<I", note, 8)[0] == 18:
+        entry, = struct.unpack_from("<I", note, 16)
+        if not 0x1000000 < entry < 0x1001000:
+            sys.exit(f"PVH entry {entry:#x} is not inside the image at 16 MiB")
+        break
+else:
+    sys.exit("no XEN_ELFNOTE_PHYS32_ENTRY note in a PT_NOTE segment")
+EOF
+}
+if [ -f "$NOOP_DIR/image.json" ]; then
+        check "noop image: hashes, needs, raw entry at byte 0, PVH note, dummy initrd" check_noop_image
+else
+        not_ok "noop image exists" "$NOOP_DIR/image.json missing (run: make image)"
+fi
+
 if ! command -v "$QEMU" > /dev/null; then
         for d in "microvm boot" "q35 boot" "run:/bin/true" "unknown job" "hold"; do
                 skip "$d" "$QEMU not installed"
