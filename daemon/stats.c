@@ -15,7 +15,8 @@
  *    value for a uniform distribution) suggests two modes.  BC also rises for
  *    a single far outlier, which is what high_cv reports, so we further ask
  *    that the widest gap between sorted samples leave at least
- *    STATS_BIMODAL_MIN_CLUSTER samples on each side, and n >= 8 because the
+ *    STATS_BIMODAL_MIN_CLUSTER samples on each side and be at least
+ *    STATS_BIMODAL_MIN_GAP of the largest value, and n >= 8 because the
  *    coefficient is noise below that.  The test is conservative for small n:
  *    two tight clusters of 5 give BC ≈ 0.56, just over the threshold. */
 #include "stats.h"
@@ -106,7 +107,10 @@ static bool widest_gap_splits_clusters(const double *sorted, size_t n) {
                         widest = sorted[i + 1] - sorted[i];
                         at = i;
                 }
-        if (!(widest > 0))
+        /* Two "modes" 4 KiB apart in a 1.7 MiB figure are page granularity,
+         * not two behaviours: the gap must matter against the values. */
+        double scale = fabs(sorted[n - 1]) > fabs(sorted[0]) ? fabs(sorted[n - 1]) : fabs(sorted[0]);
+        if (!(widest > 0) || widest < STATS_BIMODAL_MIN_GAP * scale)
                 return false;
         return at + 1 >= STATS_BIMODAL_MIN_CLUSTER && n - at - 1 >= STATS_BIMODAL_MIN_CLUSTER;
 }

@@ -18,6 +18,8 @@
 /* Each side of the widest gap must hold this many samples to count as a mode,
  * so a lone outlier raises high_cv, not bimodal. */
 #define STATS_BIMODAL_MIN_CLUSTER 2
+/* ... and the gap must be at least this fraction of the largest value. */
+#define STATS_BIMODAL_MIN_GAP 0.01
 /* The permutation test enumerates every split while there are at most this
  * many (C(20,10) = 184756 covers 10 per side); beyond, it resamples. */
 #define STATS_PERMUTATION_EXACT_MAX 200000
