@@ -108,9 +108,10 @@ static void job_begin_runs(Job *job) {
         }
         job->environment = result_environment(job->plan);
         const PlanVmm *ref = job->plan->n_vmms ? &job->plan->vmms[0] : NULL;
-        log_info("Job %u: %s on %s, %u runs (%u warm-up per VMM)%s%s%s", job->id, job->plan->kind->name,
+        log_info("Job %u: %s on %s, %u runs (%u warm-up per VMM)%s%s%s%s%s", job->id, job->plan->kind->name,
                  job->vmm_label, job->runs_total, job->warmup, ref ? ", accel " : "",
-                 ref ? accel_to_string(ref->accel) : "", ref ? ref->accel_reason : "");
+                 ref ? accel_to_string(ref->accel) : "", ref ? " (" : "", ref ? strempty(ref->accel_reason) : "",
+                 ref ? ")" : "");
         job_notify_changed(job);
         job_next_run(job);
 }
@@ -251,8 +252,9 @@ Job *job_free(Job *job, const char *why) {
                 return NULL;
         if (why)
                 job->obs = (JobObserver) {};
+        /* NULLed: job_finish() below cancels them again. */
         for (size_t i = 0; i < PLAN_VMMS_MAX; i++)
-                vmm_catalog_cancel(job->waiting[i]);
+                job->waiting[i] = (vmm_catalog_cancel(job->waiting[i]), NULL);
         if (job->run) {
                 run_abort(job->run, why ?: "the job was dropped");
                 job_record_run(job, job->run);
