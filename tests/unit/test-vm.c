@@ -364,9 +364,9 @@ static void test_spawn_failure(void **state) {
 
 /* ---- path mode -------------------------------------------------------- */
 
-/* python3 listens on the serial and QMP socket paths it is given, as
- * StratoVirt does, greets on QMP, writes a console line and a line to its
- * own log file, then lingers a little. */
+/* python3 writes its console to the FIFO it is given and listens on the QMP
+ * socket path, as StratoVirt does, greets on QMP, writes a console line and
+ * a line to its own log file, then lingers a little. */
 static const char path_script[] =
         "import socket, sys, time\n"
         "serial, qmp, log = sys.argv[1:4]\n"
@@ -375,20 +375,21 @@ static const char path_script[] =
         "    s.bind(p)\n"
         "    s.listen(1)\n"
         "    return s\n"
-        "ls, lq = listen(serial), listen(qmp)\n"
-        "c, _ = ls.accept()\n"
+        "lq = listen(qmp)\n"
+        "c = open(serial, 'wb', buffering=0)\n"
         "q, _ = lq.accept()\n"
         "q.sendall(b'" GREETING "\\n')\n"
         "q.makefile('rb').readline()\n"
         "q.sendall(b'{\"return\": {}, \"id\": 1}\\n')\n"
-        "c.sendall(b'path mode console\\n')\n"
+        "c.write(b'path mode console\\n')\n"
         "with open(log, 'a') as f:\n"
         "    f.write('vmm log line\\n')\n"
         "time.sleep(0.3)\n";
 
-/* Path mode: a private directory per VM holds the sockets (and, without a
- * console log, the VMM's own log); vm.c connects with retries, reads the
- * console, negotiates QMP, follows the log file; vm_free removes it all. */
+/* Path mode: a private directory per VM holds the QMP socket, the console
+ * FIFO (and, without a console log, the VMM's own log); vm.c connects with
+ * retries, reads the console, negotiates QMP, follows the log file;
+ * vm_free removes it all. */
 static void test_path_mode(void **state) {
         Fixture *f = *state;
         if (access(fake_path_backend.binary, X_OK) < 0)
@@ -406,7 +407,7 @@ static void test_path_mode(void **state) {
         assert_string_equal(f->log.lines[0], "path mode console");
         assert_string_equal(f->log.log[0], "vmm log line");
         assert_int_equal(f->log.src[0], VM_LOG_FILE);
-        assert_int_equal(dir_entries(vm_dir), 3); /* qmp.sock, serial.sock, vmm.log */
+        assert_int_equal(dir_entries(vm_dir), 3); /* qmp.sock, serial.fifo, vmm.log */
         LOOP_UNTIL(f->base, f->log.exits > 0, 5000);
         assert_true(WIFEXITED(f->log.status) && WEXITSTATUS(f->log.status) == 0);
         vm_free(vm);
