@@ -7,7 +7,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 # The system bus reads policies only from here (and /etc), whatever PREFIX is.
 DBUS_POLICYDIR ?= /usr/share/dbus-1/system.d
-PKGS     := libevent jansson libsystemd sqlite3
+PKGS     := libevent jansson libsystemd sqlite3 blkid
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "files.h"
+#include "util.h"
 
 /* What we know of the job we wait for. */
 typedef struct Waiter {
@@ -234,12 +236,32 @@ static int waiter_wait(sd_bus *bus, Waiter *w) {
         return EXIT_OK;
 }
 
-/* StartExperiment(kind, spec): w gets the job's id, path and RunsTotal. */
+/* StartExperiment(kind, spec), or StartExperimentWithFiles when the spec
+ * names files of the caller's (opened here, passed as fds). */
+static int start_call(sd_bus *bus, const char *kind, const char *text, const ClientFiles *f, sd_bus_error *e,
+                      sd_bus_message **reply) {
+        if (f->n == 0)
+                return sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_NAME, "StartExperiment", e, reply, "ss", kind, text);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_NAME, "StartExperimentWithFiles");
+        r = r < 0 ? r : sd_bus_message_append(m, "ss", kind, text);
+        r = r < 0 ? r : sd_bus_message_open_container(m, 'a', "{sh}");
+        for (size_t i = 0; r >= 0 && i < f->n; i++)
+                r = sd_bus_message_append(m, "{sh}", f->role[i], f->fd[i]);
+        r = r < 0 ? r : sd_bus_message_close_container(m);
+        return r < 0 ? r : sd_bus_call(bus, m, 0, e, reply);
+}
+
+/* Starts the job: w gets the job's id, path and RunsTotal. */
 static int job_start(sd_bus *bus, const char *kind, json_t *spec, Waiter *w) {
+        ClientFiles files;
+        if (client_files_open(spec, &files) < 0)
+                return EXIT_USAGE;
         char *text = json_dumps(spec, JSON_COMPACT);
         sd_bus_error e = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
-        int r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_NAME, "StartExperiment", &e, &reply, "ss", kind, text);
+        int r = start_call(bus, kind, text, &files, &e, &reply);
+        client_files_close(&files);
         free(text);
         if (r < 0) {
                 int code = bus_call_failed("cannot start the experiment", &e, r);

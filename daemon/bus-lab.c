@@ -4,6 +4,7 @@
  * knows D-Bus; the manager knows nothing of it. */
 #include "bus-lab.h"
 
+#include <grp.h>
 #include <stdio.h>
 
 #include "bus-event.h"
@@ -16,6 +17,8 @@
 #define BUS_ERROR_TOO_MANY_JOBS "org.virtlab.Lab1.TooManyJobs"
 #define BUS_ERROR_JOB_NOT_FINISHED "org.virtlab.Lab1.JobNotFinished"
 #define BUS_ERROR_NO_RUNNING_VM "org.virtlab.Lab1.NoRunningVm"
+/* Besides root, members of this group may start, cancel and attach (docs/security.md). */
+#define VIRTLAB_GROUP "virtlab"
 
 /* A client a job is bound to: when it leaves the bus, the job is canceled. */
 typedef struct Binding {
@@ -27,6 +30,7 @@ typedef struct Binding {
 
 struct BusLab {
         Manager *manager;        /* what we serve */
+        gid_t group;             /* VIRTLAB_GROUP's gid: may start and cancel; (gid_t) -1 if it does not exist */
         sd_bus *bus;             /* our connection */
         BusEvent *event;         /* the bus on the loop */
         Binding *bindings;       /* jobs bound to their client */
@@ -89,6 +93,39 @@ static void bind_to_sender(BusLab *lab, Job *job, const char *sender) {
         }
 }
 
+/* ---- access ----------------------------------------------------------- */
+
+static bool creds_in_group(sd_bus_creds *c, gid_t group) {
+        const gid_t *gids = NULL;
+        gid_t egid;
+        if (group == (gid_t) -1)
+                return false;
+        if (sd_bus_creds_get_egid(c, &egid) >= 0 && egid == group)
+                return true;
+        int n = sd_bus_creds_get_supplementary_gids(c, &gids);
+        for (int i = 0; i < n; i++)
+                if (gids[i] == group)
+                        return true;
+        return false;
+}
+
+/* Methods that start processes or attach to a VM need root or the group;
+ * the bus policy already limits who may talk at all, and the vtable marks
+ * them SD_BUS_VTABLE_UNPRIVILEGED so that this check, not CAP_SYS_ADMIN,
+ * decides.  Returns 0 if allowed, else an AccessDenied error. */
+static int authorize(BusLab *lab, sd_bus_message *msg, const char *what, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
+        uid_t euid;
+        int r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS,
+                                          &c);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot tell who is asking: %m");
+        if (sd_bus_creds_get_euid(c, &euid) >= 0 && (euid == 0 || creds_in_group(c, lab->group)))
+                return 0;
+        return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "%s needs root or membership in group '%s'", what,
+                                 VIRTLAB_GROUP);
+}
+
 /* ---- manager object --------------------------------------------------- */
 
 typedef struct DescribeRequest {
@@ -120,16 +157,34 @@ static int method_describe(sd_bus_message *msg, void *userdata, sd_bus_error *er
         return r < 0 ? r : reply_json(msg, manager_describe(lab->manager));
 }
 
-static int method_start_experiment(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        BusLab *lab = userdata;
-        const char *kind, *spec_text;
-        int r = sd_bus_message_read(msg, "ss", &kind, &spec_text);
+/* Reads a{sh}: the caller's files, each fd checked and dup'ed. */
+static int read_files(sd_bus_message *msg, CallerFiles *files, sd_bus_error *error) {
+        int r = sd_bus_message_enter_container(msg, 'a', "{sh}");
         if (r < 0)
                 return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sh")) > 0) {
+                const char *role;
+                int fd;
+                r = sd_bus_message_read(msg, "sh", &role, &fd);
+                if (r < 0)
+                        return r;
+                _cleanup_free_ char *why = NULL;
+                r = caller_files_add(files, role, fd, &why);
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", why ?: "Invalid file");
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        return r < 0 ? r : sd_bus_message_exit_container(msg);
+}
+
+static int submit(BusLab *lab, sd_bus_message *msg, const char *kind, const char *spec_text, CallerFiles *files,
+                  sd_bus_error *error) {
         Job *job;
         _cleanup_free_ char *why = NULL;
         ManagerError class;
-        r = manager_submit(lab->manager, kind, spec_text, &job, &why, &class);
+        int r = manager_submit(lab->manager, kind, spec_text, files, &job, &why, &class);
         if (r < 0)
                 switch (class) {
                 case MANAGER_INVALID:
@@ -146,6 +201,28 @@ static int method_start_experiment(sd_bus_message *msg, void *userdata, sd_bus_e
         char path[64];
         job_path(job_id(job), path, sizeof(path));
         return sd_bus_reply_method_return(msg, "uo", job_id(job), path);
+}
+
+static int method_start_experiment(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusLab *lab = userdata;
+        const char *kind, *spec_text;
+        int r = authorize(lab, msg, "Starting an experiment", error);
+        r = r < 0 ? r : sd_bus_message_read(msg, "ss", &kind, &spec_text);
+        return r < 0 ? r : submit(lab, msg, kind, spec_text, NULL, error);
+}
+
+/* Like StartExperiment, with the caller's image and disk as open files
+ * (a{sh}: role → fd), so the daemon never opens a path the caller names. */
+static int method_start_experiment_with_files(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusLab *lab = userdata;
+        const char *kind, *spec_text;
+        CallerFiles files = {};
+        int r = authorize(lab, msg, "Starting an experiment", error);
+        r = r < 0 ? r : sd_bus_message_read(msg, "ss", &kind, &spec_text);
+        r = r < 0 ? r : read_files(msg, &files, error);
+        r = r < 0 ? r : submit(lab, msg, kind, spec_text, &files, error);
+        caller_files_done(&files);
+        return r;
 }
 
 static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -169,7 +246,8 @@ static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *e
 static int method_cancel_job(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusLab *lab = userdata;
         uint32_t id;
-        int r = sd_bus_message_read(msg, "u", &id);
+        int r = authorize(lab, msg, "Canceling a job", error);
+        r = r < 0 ? r : sd_bus_message_read(msg, "u", &id);
         if (r < 0)
                 return r;
         if (manager_cancel_job(lab->manager, id, "canceled by request") < 0)
@@ -305,10 +383,15 @@ static void on_tree_reply(QmpClient *c, int error, json_t *result, const char *c
 
 /* Attaches to whatever VM the job runs now (e.g. a memory job settling, a
  * translate guest holding) and returns its MemoryRegion tree as JSON. */
+static BusLab *lab_of(sd_bus_message *msg) {
+        return sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(msg)));
+}
+
 static int method_job_memory_tree(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Job *job = userdata;
         int flat;
-        int r = sd_bus_message_read(msg, "b", &flat);
+        int r = authorize(lab_of(msg), msg, "Attaching to a job's VM", error);
+        r = r < 0 ? r : sd_bus_message_read(msg, "b", &flat);
         if (r < 0)
                 return r;
         QmpClient *q = job_running_hmp(job);
@@ -319,8 +402,7 @@ static int method_job_memory_tree(sd_bus_message *msg, void *userdata, sd_bus_er
         TreeRequest *t = calloc(1, sizeof(TreeRequest));
         if (!t)
                 return -ENOMEM;
-        *t = (TreeRequest) { .lab = sd_bus_slot_get_userdata(sd_bus_get_current_slot(sd_bus_message_get_bus(msg))),
-                             .msg = sd_bus_message_ref(msg), .flat = flat };
+        *t = (TreeRequest) { .lab = lab_of(msg), .msg = sd_bus_message_ref(msg), .flat = flat };
         r = qmp_client_hmp(q, flat ? "info mtree -f" : "info mtree", 10 * USEC_PER_SEC, on_tree_reply, t);
         if (r < 0) {
                 sd_bus_message_unref(t->msg);
@@ -331,6 +413,9 @@ static int method_job_memory_tree(sd_bus_message *msg, void *userdata, sd_bus_er
 }
 
 static int method_job_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        int r = authorize(lab_of(msg), msg, "Canceling a job", error);
+        if (r < 0)
+                return r;
         job_cancel(userdata, "canceled by request");
         return sd_bus_reply_method_return(msg, NULL);
 }
@@ -386,10 +471,14 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", description), method_describe,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("StartExperiment", SD_BUS_ARGS("s", kind, "s", spec), SD_BUS_RESULT("u", id, "o", job),
-                                method_start_experiment, 0),
+                                method_start_experiment, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartExperimentWithFiles", SD_BUS_ARGS("s", kind, "s", spec, "a{sh}", files),
+                                SD_BUS_RESULT("u", id, "o", job), method_start_experiment_with_files,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(usssdo)", jobs), method_list_jobs,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("CancelJob", SD_BUS_ARGS("u", id), SD_BUS_NO_RESULT, method_cancel_job, 0),
+        SD_BUS_METHOD_WITH_ARGS("CancelJob", SD_BUS_ARGS("u", id), SD_BUS_NO_RESULT, method_cancel_job,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetResult", SD_BUS_ARGS("u", id), SD_BUS_RESULT("s", result), method_get_result,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListResults", SD_BUS_ARGS("s", filter), SD_BUS_RESULT("s", results),
@@ -410,7 +499,7 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("Progress", "d", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RunsDone", "u", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Error", "s", job_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
-        SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel, 0),
+        SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_job_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("MemoryTree", SD_BUS_ARGS("b", flat), SD_BUS_RESULT("s", tree), method_job_memory_tree,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("RunFinished", SD_BUS_ARGS("u", index, "s", sample), 0),
@@ -451,6 +540,8 @@ int bus_lab_new(Manager *m, struct event_base *base, const char *which, BusLab *
         if (!lab)
                 return -ENOMEM;
         lab->manager = m;
+        struct group *g = getgrnam(VIRTLAB_GROUP);
+        lab->group = g ? g->gr_gid : (gid_t) -1;
         int r = bus_open(which, &lab->bus);
         r = r < 0 ? r : export_objects(lab);
         if (r >= 0) {

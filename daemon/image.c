@@ -129,6 +129,48 @@ int image_load(const char *dir, Image **ret, char **ret_error) {
         return 0;
 }
 
+/* The caller's image: image.json from its fd, and every file it names
+ * replaced by the fd the caller passed for that key. */
+static int image_take_caller_files(Image *img, const CallerFiles *files, char **ret_error) {
+        static const char *const keys[] = { "vmlinux", "bzimage", "raw", "initramfs" };
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                json_t *v = json_object_get(img->doc, keys[i]);
+                char path[64];
+                if (!v)
+                        continue;
+                if (!caller_files_path(files, keys[i], path, sizeof(path)))
+                        return fail(ret_error, "Guest image %s names a '%s' file, but no file was passed for it",
+                                    "image.json (passed by the caller)", keys[i]);
+                /* Kept for the record: the path as the caller named it. */
+                char was[48];
+                snprintf(was, sizeof(was), "%s_caller_path", keys[i]);
+                if (json_object_set(img->doc, was, v) < 0 || json_object_set_new(img->doc, keys[i], json_string(path)) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int image_from_caller(const CallerFiles *files, Image **ret, char **ret_error) {
+        _cleanup_(image_freep) Image *img = calloc(1, sizeof(Image));
+        int fd = caller_files_fd(files, CALLER_FILE_IMAGE_JSON);
+        if (!img)
+                return -ENOMEM;
+        if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0)
+                return fail(ret_error, "Guest image %s: %s", "image.json (passed by the caller)", "not a readable file");
+        json_error_t e;
+        img->doc = json_loadfd(fd, JSON_REJECT_DUPLICATES, &e);
+        if (!img->doc)
+                return fail(ret_error, "Guest image %s does not parse: %s", "image.json (passed by the caller)", e.text);
+        if (!json_is_object(img->doc))
+                return fail(ret_error, "Guest image %s: %s must be a JSON object", "(passed by the caller)", "image.json");
+        int r = image_take_caller_files(img, files, ret_error);
+        r = r ?: image_parse(img, "image.json (passed by the caller)", ret_error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(img);
+        return 0;
+}
+
 Image *image_free(Image *img) {
         if (!img)
                 return NULL;

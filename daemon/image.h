@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "backends/backend.h"
+#include "files.h"
 
 /* Boot phases a guest can have, beyond the VMM-side ones (exec, QMP). */
 typedef enum ImagePhase {
@@ -20,7 +21,7 @@ typedef enum ImagePhase {
 } ImagePhase;
 
 typedef struct Image {
-        char *dir;              /* the directory holding image.json */
+        char *dir;              /* the directory holding image.json, NULL for a caller's image */
         json_t *doc;            /* image.json as read (recorded in every result) */
         const char *name;       /* "default", "noop", … (borrowed from doc) */
         const char *guest;      /* "linux" or "noop" */
@@ -39,6 +40,11 @@ typedef struct Image {
  * not parse or lacks a field, with a sentence naming the file and field in
  * *ret_error. */
 int image_load(const char *dir, Image **ret, char **ret_error);
+/* A caller's image, passed as files (files.h): image.json read from its fd,
+ * every file it names ("vmlinux", "bzimage", "raw", "initramfs") taken
+ * from the fd passed under that key and named "/proc/self/fd/N".  Errors as
+ * image_load(). */
+int image_from_caller(const CallerFiles *files, Image **ret, char **ret_error);
 Image *image_free(Image *img);
 static inline void image_freep(Image **i) {
         (void) image_free(*i);

@@ -178,8 +178,8 @@ static int fail(char **ret_error, ManagerError *ret_class, ManagerError class, i
         return r;
 }
 
-int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Job **ret, char **ret_error,
-                   ManagerError *ret_class) {
+int manager_submit(Manager *m, const char *kind_name, const char *spec_text, CallerFiles *files, Job **ret,
+                   char **ret_error, ManagerError *ret_class) {
         const ExperimentKind *kind = experiment_kind_find(kind_name);
         char buf[512];
         if (!kind) {
@@ -188,7 +188,10 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Job
                             spec_echo_str(kind_name, (char[SPEC_ECHO_MAX + 8]) {}), buf);
         }
         json_error_t je;
-        json_auto_t *spec = json_loads(spec_text[0] ? spec_text : "{}", 0, &je);
+        if (!spec_text[0])
+                return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
+                            "Experiment spec is empty: pass a JSON object, {} for every default");
+        json_auto_t *spec = json_loads(spec_text, 0, &je);
         if (!spec)
                 return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
                             "Experiment spec is not valid JSON: %s (at column %d)", je.text, je.column);
@@ -198,7 +201,7 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Job
         PlanContext pc = { .host = &m->host, .catalog = m->catalog, .image_dir = m->image_dir };
         JobPlan *plan = NULL;
         PlanError pe;
-        int r = plan_new(&pc, kind, spec, &plan, ret_error, &pe);
+        int r = plan_new(&pc, kind, spec, files, &plan, ret_error, &pe);
         if (r < 0) {
                 *ret_class = pe == PLAN_VMM_UNAVAILABLE ? MANAGER_VMM_UNAVAILABLE : MANAGER_INVALID;
                 return r;

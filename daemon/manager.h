@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "backends/catalog.h"
+#include "files.h"
 #include "host.h"
 #include "job.h"
 #include "store.h"
@@ -52,10 +53,12 @@ void manager_set_observer(Manager *m, const ManagerObserver *o);
 /* Stops the loop (signal, lost bus); manager_free() does the rest. */
 void manager_stop(Manager *m, const char *why);
 
-/* Validates and queues an experiment.  On failure -errno with a sentence
- * in *ret_error and the class in *ret_class; nothing is stored then. */
-int manager_submit(Manager *m, const char *kind, const char *spec_text, Job **ret, char **ret_error,
-                   ManagerError *ret_class);
+/* Validates and queues an experiment.  files (may be NULL): the caller's
+ * image and disk as fds; the job takes them over on success.  On failure
+ * -errno with a sentence in *ret_error and the class in *ret_class;
+ * nothing is stored then. */
+int manager_submit(Manager *m, const char *kind, const char *spec_text, CallerFiles *files, Job **ret,
+                   char **ret_error, ManagerError *ret_class);
 Job *manager_find_job(Manager *m, uint32_t id);
 /* Active jobs, running first, then queued, NULL-terminated (malloc'd array). */
 Job **manager_jobs(Manager *m);

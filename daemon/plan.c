@@ -29,6 +29,7 @@ JobPlan *plan_free(JobPlan *p) {
                 vmm_info_done(&p->vmms[i].info);
         image_free(p->image);
         json_decref(p->spec);
+        caller_files_done(&p->files);
         free(p);
         return NULL;
 }
@@ -37,14 +38,23 @@ static void plan_freep(JobPlan **p) {
         (void) plan_free(*p);
 }
 
-/* "image": a name (no '/') is a sibling of the default image; else a path. */
+/* The image: the caller's, passed as files (its "image" field is then only
+ * a label), or the daemon's own: the default, or a sibling of it by name.
+ * A path the caller names is never opened: the caller opens it. */
 static int resolve_image(const PlanContext *ctx, JobPlan *p, char **ret_error) {
         const char *v = spec_string(p->spec, "image");
+        char b[SPEC_ECHO_MAX + 8];
         _cleanup_free_ char *dir = NULL;
+        if (caller_files_get(&p->files, CALLER_FILE_IMAGE_JSON)) {
+                int r = image_from_caller(&p->files, &p->image, ret_error);
+                return r < 0 ? (r == -ENOMEM ? r : -EINVAL) : 0;
+        }
         if (!v)
                 dir = strdup(ctx->image_dir);
-        else if (strchr(v, '/'))
-                dir = strdup(v);
+        else if (strchr(v, '/') || streq(v, ".") || streq(v, ".."))
+                return spec_fail(ret_error, "Invalid image '%s': a directory of yours is passed as files (virtlabctl "
+                                            "--image DIR opens it with your rights); by name, the daemon's images "
+                                            "sit beside %s", spec_echo_str(v, b), ctx->image_dir);
         else {
                 _cleanup_free_ char *parent = strdup(ctx->image_dir);
                 char *slash = parent ? strrchr(parent, '/') : NULL;
@@ -137,8 +147,18 @@ static int check_guest_job(JobPlan *p, char **ret_error) {
                          p->kind->name, jobs ?: "?");
 }
 
-int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, JobPlan **ret, char **ret_error,
-             PlanError *ret_class) {
+/* What of the caller's files each VMM inherits: the image files, named
+ * /proc/self/fd/N in its argv (a disk goes through VmDisk, per run). */
+static void plan_collect_fds(JobPlan *p) {
+        for (size_t i = 0; i < p->files.n; i++) {
+                const CallerFile *c = &p->files.files[i];
+                if (!streq(c->role, CALLER_FILE_IMAGE_JSON) && !streq(c->role, CALLER_FILE_DISK))
+                        p->inherit_fds[p->n_inherit_fds++] = c->fd;
+        }
+}
+
+int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, CallerFiles *files, JobPlan **ret,
+             char **ret_error, PlanError *ret_class) {
         *ret_class = PLAN_INVALID;
         if (!json_is_object(spec))
                 return spec_fail(ret_error, "Experiment spec must be a JSON object");
@@ -146,7 +166,13 @@ int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, JobP
         if (!p)
                 return -ENOMEM;
         *p = (JobPlan) { .kind = k, .spec = json_incref(spec), .host = ctx->host };
+        if (files)
+                caller_files_move(&p->files, files);
         bool vm = !k->vm_less;
+        if ((!vm && p->files.n > 0) || (!k->takes_disk && caller_files_get(&p->files, CALLER_FILE_DISK))) {
+                caller_files_move(files, &p->files);
+                return spec_fail(ret_error, "'%s' takes no %s", k->name, vm ? "disk" : "files: it runs no VM");
+        }
         int r = spec_check_known(spec, k->fields, vm, k->name, ret_error);
         r = r ?: spec_check(spec, k->fields, true, ret_error);
         r = r ?: k->prepare ? k->prepare(spec, ret_error) : 0;
@@ -158,8 +184,12 @@ int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, JobP
                 r = r ?: resolve_vmms(ctx, p, ret_error, ret_class);
         }
         r = r ?: k->validate ? k->validate(spec, p, ret_error) : 0;
-        if (r < 0)
+        if (r < 0) {
+                if (files)
+                        caller_files_move(files, &p->files); /* still the caller's to close */
                 return r;
+        }
+        plan_collect_fds(p);
         *ret = TAKE_PTR(p);
         return 0;
 }

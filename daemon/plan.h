@@ -9,6 +9,7 @@
 
 #include "backends/catalog.h"
 #include "experiments/experiment.h"
+#include "files.h"
 #include "host.h"
 #include "image.h"
 
@@ -32,6 +33,9 @@ struct JobPlan {
         size_t n_vmms;               /* 0 for a VM-less kind */
         Image *image;                /* NULL for a VM-less kind */
         const HostInfo *host;        /* the host it runs on */
+        CallerFiles files;           /* the caller's image and disk, as fds (owned) */
+        int inherit_fds[CALLER_FILES_MAX]; /* of those, the image files each VMM gets (/proc/self/fd/N) */
+        size_t n_inherit_fds;        /* entries in inherit_fds */
 };
 
 typedef struct PlanContext {
@@ -46,10 +50,12 @@ typedef enum PlanError {
 } PlanError;
 
 /* Checks spec (taken as a reference; defaults are added in place) for kind
- * and resolves it.  On failure -EINVAL (or -ENOMEM), with a sentence in
- * *ret_error and the class in *ret_class. */
-int plan_new(const PlanContext *ctx, const ExperimentKind *kind, json_t *spec, JobPlan **ret, char **ret_error,
-             PlanError *ret_class);
+ * and resolves it.  files (may be NULL) are the caller's image and disk; on
+ * success the plan takes them over (*files is left empty).  On failure
+ * -EINVAL (or -ENOMEM), with a sentence in *ret_error and the class in
+ * *ret_class. */
+int plan_new(const PlanContext *ctx, const ExperimentKind *kind, json_t *spec, CallerFiles *files, JobPlan **ret,
+             char **ret_error, PlanError *ret_class);
 JobPlan *plan_free(JobPlan *p);
 /* "qemu" or "qemu,qemu-microvm" ("-" for a VM-less kind): what ListJobs shows. */
 char *plan_vmm_label(const JobPlan *p);

@@ -252,6 +252,8 @@ static int run_spawn(Run *run) {
                 .run_dir = run->ctx.run_dir,
                 .console_log = log_path,
                 .affinity = pinned ? &pin : NULL,
+                .inherit_fds = p->inherit_fds,
+                .n_inherit_fds = p->n_inherit_fds,
         };
         json_object_set_new(run->sample, "console_log", json_string(log_path));
         json_object_set_new(run->sample, "cmdline", json_string(cmdline));

@@ -49,6 +49,8 @@ typedef struct VmSpawnOptions {
         const char *run_dir;       /* private 0700 directory; path-mode VMMs get a subdirectory for sockets */
         const char *console_log;   /* file receiving the timestamped console, or NULL */
         const cpu_set_t *affinity; /* pin the VMM (all its threads) to these CPUs, or NULL */
+        const int *inherit_fds;    /* more fds the VMM inherits at their numbers (the caller's files) */
+        size_t n_inherit_fds;      /* entries in inherit_fds */
 } VmSpawnOptions;
 
 /* Forks and execs the VMM.  On success the VM is running and *ret owns it. */

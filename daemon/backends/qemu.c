@@ -53,17 +53,30 @@ static int push_common(char ***v, size_t *n, const VmConfig *c) {
 /* One -drive/-device pair per disk.  format=raw is explicit so QEMU never
  * probes (and never lets guest data pick the format); a direct disk bypasses
  * the host page cache (cache=none is O_DIRECT) and uses Linux native AIO,
- * which QEMU only allows together with O_DIRECT.  q35 puts virtio-blk on PCI,
- * microvm on its virtio-mmio transports. */
+ * which QEMU only allows together with O_DIRECT.  A caller's disk is an fd
+ * in an fdset (-add-fd): QEMU dups it for the access mode it needs, so it
+ * can never open the file more widely than the caller did.  q35 puts
+ * virtio-blk on PCI, microvm on its virtio-mmio transports. */
 static int push_disks(char ***v, size_t *n, const VmConfig *c, const char *device) {
         int r = 0;
         for (size_t i = 0; r == 0 && i < c->n_disks; i++) {
                 const VmDisk *d = &c->disks[i];
-                if (strchr(d->path, ','))
+                char file[64];
+                if (!d->path) {
+                        /* QEMU opens a disk read-only first (auto-read-only), then read-write. */
+                        r = r ?: strv_push(v, n, "-add-fd");
+                        r = r ?: strv_pushf(v, n, "fd=%d,set=%zu,opaque=virtlab-disk%zu", d->fd, i + 1, i);
+                        if (d->ro_fd >= 0) {
+                                r = r ?: strv_push(v, n, "-add-fd");
+                                r = r ?: strv_pushf(v, n, "fd=%d,set=%zu,opaque=virtlab-disk%zu-ro", d->ro_fd, i + 1, i);
+                        }
+                        snprintf(file, sizeof(file), "/dev/fdset/%zu", i + 1);
+                } else if (strchr(d->path, ','))
                         return -EINVAL; /* QEMU would split the option there */
                 r = r ?: strv_push(v, n, "-drive");
-                r = r ?: strv_pushf(v, n, "file=%s,if=none,id=virtlab-disk%zu,format=raw,readonly=%s%s", d->path, i,
-                                    d->read_only ? "on" : "off", d->direct ? ",cache=none,aio=native" : "");
+                r = r ?: strv_pushf(v, n, "file=%s,if=none,id=virtlab-disk%zu,format=raw,readonly=%s%s",
+                                    d->path ?: file, i, d->read_only ? "on" : "off",
+                                    d->direct ? ",cache=none,aio=native" : "");
                 r = r ?: strv_push(v, n, "-device");
                 r = r ?: strv_pushf(v, n, "%s,drive=virtlab-disk%zu,id=virtlab-blk%zu", device, i, i);
         }

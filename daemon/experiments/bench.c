@@ -23,7 +23,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <blkid/blkid.h>
+
 #include "experiments/experiment.h"
+#include "plan.h"
 #include "sysbench.h"
 
 #define THREADS_MAX 1024
@@ -83,6 +86,7 @@ static const SpecField fileio_fields[] = {
 static const SpecDefault bench_defaults[] = { { "runs", 2 }, { "warmup", 0 }, {} };
 
 typedef struct BenchRun {
+        int disk_fd, disk_ro_fd; /* this run's own opens of the caller's disk, -EBADF if none */
         char phase[160];         /* progress text (run_set_phase keeps the pointer) */
         unsigned cell;           /* cells started in this run */
         usec_t t_run;            /* when this run's guest output began */
@@ -92,7 +96,29 @@ typedef struct BenchRun {
 } BenchRun;
 
 static void *bench_data_new(Run *run) {
-        return calloc(1, sizeof(BenchRun));
+        BenchRun *b = calloc(1, sizeof(BenchRun));
+        if (b)
+                b->disk_fd = b->disk_ro_fd = -EBADF;
+        return b;
+}
+
+static void bench_data_free(void *data) {
+        BenchRun *b = data;
+        safe_close(b->disk_fd);
+        safe_close(b->disk_ro_fd);
+        free(b);
+}
+
+/* This run's own open file descriptions of the caller's disk, reopened
+ * through our fd in the mode the caller gave (no right gained): QEMU's
+ * image locks live on the open file description, so one shared with the
+ * previous run's VMM would still be locked. */
+static int reopen_disk(const CallerFile *cf, BenchRun *b) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", cf->fd);
+        b->disk_fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        b->disk_ro_fd = b->disk_fd >= 0 ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -EBADF;
+        return b->disk_ro_fd >= 0 ? 0 : -errno;
 }
 
 static BenchType bench_type_of(json_t *spec);
@@ -298,54 +324,50 @@ static int bench_cells(json_t *spec, char ***ret) {
         return 0;
 }
 
-/* Which file system or partition table a disk's first bytes show, NULL if
- * none we know.  Offsets as in util-linux libblkid's probers. */
-static const char *disk_signature(int fd) {
-        static const struct {
-                off_t offset;
-                const char *magic;
-                size_t len;
-                const char *name;
-        } sigs[] = {
-                { 0x438, "\x53\xef", 2, "an ext2/ext3/ext4 file system" },
-                { 0, "XFSB", 4, "an XFS file system" },
-                { 0x10040, "_BHRfS_M", 8, "a btrfs file system" },
-                { 0, "LUKS\xba\xbe", 6, "a LUKS encrypted volume" },
-                { 0, "hsqs", 4, "a squashfs file system" },
-                { 0x8001, "CD001", 5, "an ISO 9660 file system" },
-                { 0x218, "LVM2 001", 8, "an LVM2 physical volume" },
-                { 0xff6, "SWAPSPACE2", 10, "a swap area" },
-                { 0xff6, "SWAP-SPACE", 10, "a swap area" },
-                { 3, "NTFS    ", 8, "an NTFS file system" },
-                { 0x52, "FAT32   ", 8, "a FAT32 file system" },
-                { 0x36, "FAT16   ", 8, "a FAT16 file system" },
-                { 0x36, "FAT12   ", 8, "a FAT12 file system" },
-                { 0x200, "EFI PART", 8, "a GPT partition table" },
-                { 0x1fe, "\x55\xaa", 2, "an MBR boot sector or partition table" },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
-                char buf[16];
-                if (pread(fd, buf, sigs[i].len, sigs[i].offset) == (ssize_t) sigs[i].len &&
-                    memcmp(buf, sigs[i].magic, sigs[i].len) == 0)
-                        return sigs[i].name;
+/* What libblkid finds on the disk (a file system, a partition table, a RAID
+ * or LVM member…), e.g. "an ext4 file system", or NULL when nothing.  It
+ * probes the fd the caller passed: nothing is opened by name. */
+static const char *disk_contents(int fd, char *buf, size_t size) {
+        blkid_probe pr = blkid_new_probe();
+        const char *what = NULL, *type = NULL, *usage = NULL;
+        if (!pr || blkid_probe_set_device(pr, fd, 0, 0) < 0) {
+                blkid_free_probe(pr);
+                return NULL;
         }
-        return NULL;
+        blkid_probe_enable_partitions(pr, 1);
+        blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+        blkid_probe_enable_superblocks(pr, 1);
+        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE | BLKID_SUBLKS_MAGIC);
+        if (blkid_do_safeprobe(pr) == 0) {
+                if (blkid_probe_lookup_value(pr, "TYPE", &type, NULL) == 0) {
+                        (void) blkid_probe_lookup_value(pr, "USAGE", &usage, NULL);
+                        /* The ext2/ext3/ext4 family is told apart by features; name the family too. */
+                        bool ext = streq(type, "ext2") || streq(type, "ext3") || streq(type, "ext4");
+                        snprintf(buf, size, "a%s %s %s%s", strchr("aeiou", type[0]) ? "n" : "", type,
+                                 usage && streq(usage, "filesystem") ? "file system" : usage ? usage : "signature",
+                                 ext ? " (ext2/ext3/ext4)" : "");
+                        what = buf;
+                } else if (blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL) == 0) {
+                        snprintf(buf, size, "a %s partition table", type);
+                        what = buf;
+                }
+        }
+        blkid_free_probe(pr);
+        return what;
 }
 
-/* True when path (resolved) is a mounted file system's source or an
- * active swap area: --force does not override that. */
-static bool disk_in_use(const char *path) {
+/* True when the block device is a mounted file system's source or an
+ * active swap area: --force does not override that.  Compares device
+ * numbers; the system's own tables name the sources. */
+static bool disk_in_use(dev_t rdev) {
         static const char *const tables[] = { "/proc/self/mounts", "/proc/swaps" };
-        _cleanup_free_ char *real = realpath(path, NULL);
-        if (!real)
-                return false;
         for (size_t t = 0; t < ELEMENTSOF(tables); t++) {
                 FILE *f = fopen(tables[t], "re");
                 char line[4096];
                 while (f && fgets(line, sizeof(line), f)) {
                         line[strcspn(line, " \t\n")] = '\0';
-                        _cleanup_free_ char *src = line[0] == '/' ? realpath(line, NULL) : NULL;
-                        if (src && streq(src, real)) {
+                        struct stat st;
+                        if (line[0] == '/' && stat(line, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == rdev) {
                                 fclose(f);
                                 return true;
                         }
@@ -356,47 +378,55 @@ static bool disk_in_use(const char *path) {
         return false;
 }
 
-/* The user's test disk: exists, is a regular file or block device, is big
- * enough, and holds nothing we would destroy (unless forced). */
-static int check_disk(json_t *spec, char **ret_error) {
-        json_t *v = json_object_get(spec, "disk");
-        json_t *force = json_object_get(spec, "force");
-        if (force && !json_is_boolean(force))
-                return spec_fail(ret_error, "Field 'force' must be true or false");
-        if (!v)
+/* The caller's test disk (passed as a file, opened read-write by the
+ * caller): a regular file or block device, big enough, and holding nothing
+ * we would destroy (unless forced). */
+static int check_disk(json_t *spec, const JobPlan *plan, char **ret_error) {
+        const CallerFile *cf = caller_files_get(&plan->files, CALLER_FILE_DISK);
+        const char *label = spec_string(spec, "disk");
+        char b[SPEC_ECHO_MAX + 8], what[128];
+        if (!cf) {
+                if (label)
+                        return spec_fail(ret_error, "Invalid disk '%s': a disk of yours is passed as a file (virtlabctl "
+                                                    "--disk FILE opens it with your rights)", spec_echo_str(label, b));
                 return 0;
-        const char *path = json_string_value(v);
-        if (!path || path[0] != '/')
-                return spec_fail(ret_error, "Invalid disk '%s': must be an absolute path to a raw file or block device",
-                            path ?: "(not a string)");
-        if (strchr(path, ','))
-                return spec_fail(ret_error, "Invalid disk '%s': a path with ',' cannot be passed to the VMM", path);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        }
+        const char *name = label ? spec_echo_str(label, b) : "(the disk passed)";
+        if (!cf->writable)
+                return spec_fail(ret_error, "Disk '%s' is open read-only: sysbench fileio writes to it", name);
         struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return spec_fail(ret_error, "Invalid disk '%s': %s", path, strerror(errno));
-        uint64_t size = 0;
-        if (S_ISREG(st.st_mode))
-                size = (uint64_t) st.st_size;
-        else if (S_ISBLK(st.st_mode)) {
-                off_t end = lseek(fd, 0, SEEK_END);
-                size = end > 0 ? (uint64_t) end : 0;
-        } else
-                return spec_fail(ret_error, "Invalid disk '%s': not a regular file or block device", path);
-        uint64_t need = ((uint64_t) json_integer_value(json_object_get(spec, "file_total_mib")) * 5 / 4 + 64) << 20;
+        if (fstat(cf->fd, &st) < 0)
+                return spec_fail(ret_error, "Invalid disk '%s': %s", name, strerror(errno));
+        off_t end = S_ISBLK(st.st_mode) ? lseek(cf->fd, 0, SEEK_END) : st.st_size;
+        uint64_t size = end > 0 ? (uint64_t) end : 0;
+        uint64_t need = ((uint64_t) spec_int(spec, "file_total_mib") * 5 / 4 + 64) << 20;
         if (size < need)
                 return spec_fail(ret_error, "Disk '%s' is too small: %" PRIu64 " MiB, the test files need %" PRIu64
-                                       " MiB (lower file_total_mib)", path, size >> 20, need >> 20);
-        if (S_ISBLK(st.st_mode) && disk_in_use(path))
-                return spec_fail(ret_error, "Refusing to use disk '%s': it is mounted or an active swap area", path);
-        const char *what = disk_signature(fd);
-        if (what && !json_is_true(force))
+                                            " MiB (lower file_total_mib)", name, size >> 20, need >> 20);
+        if (S_ISBLK(st.st_mode) && disk_in_use(st.st_rdev))
+                return spec_fail(ret_error, "Refusing to use disk '%s': it is mounted or an active swap area", name);
+        const char *holds = disk_contents(cf->fd, what, sizeof(what));
+        if (holds && !spec_bool(spec, "force"))
                 return spec_fail(ret_error, "Refusing to write to disk '%s': it holds %s (its contents would be destroyed; "
-                                       "pass --force to overwrite it)", path, what);
+                                            "pass --force to overwrite it)", name, holds);
         return 0;
 }
 
-static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
+/* The benchmark tools ride on a disk beside the daemon's own image. */
+static int bench_validate(json_t *spec, const JobPlan *plan, char **ret_error) {
+        if (!plan->image->dir)
+                return spec_fail(ret_error, "Benchmarks run on one of the daemon's images (their tools disk sits beside "
+                                            "it), not on an image passed as files");
+        return 0;
+}
+
+static int fileio_validate(json_t *spec, const JobPlan *plan, char **ret_error) {
+        int r = bench_validate(spec, plan, ret_error);
+        return r ?: check_disk(spec, plan, ret_error);
+}
+
+
+static int bench_prepare(json_t *spec, BenchType type, char **ret_error) {
         static const unsigned cpu_threads[] = { 1, 4, 16, 32, 64 }, cpu_threads_quick[] = { 1, 4 }, four[] = { 4 };
         static const char *const mem_sizes[] = { "1K", "2K", "4K", "8K", NULL }, *const mem_sizes_quick[] = { "1K", "8K", NULL };
         static const char *const fileio_quick_modes[] = { "rndrd", "seqwr", NULL };
@@ -424,7 +454,6 @@ static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
                         json_object_set_new(spec, "sizes", json_pack("[s]", "4K"));
                 r = r ?: set_modes(spec, fileio_modes, quick ? fileio_quick_modes : fileio_lab_modes, ret_error);
                 r = r ?: spec_check_int(spec, "file_total_mib", quick ? 16 : 2048, 4, 1 << 20, ret_error);
-                r = r ?: check_disk(spec, ret_error);
                 break;
         default:
                 return -EINVAL;
@@ -467,9 +496,9 @@ static int bench_validate(json_t *spec, BenchType type, char **ret_error) {
         return 0;
 }
 
-static int cpu_prepare(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_CPU, ret_error); }
-static int memory_prepare(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_MEMORY, ret_error); }
-static int fileio_prepare(json_t *spec, char **ret_error) { return bench_validate(spec, BENCH_FILEIO, ret_error); }
+static int cpu_prepare(json_t *spec, char **ret_error) { return bench_prepare(spec, BENCH_CPU, ret_error); }
+static int memory_prepare(json_t *spec, char **ret_error) { return bench_prepare(spec, BENCH_MEMORY, ret_error); }
+static int fileio_prepare(json_t *spec, char **ret_error) { return bench_prepare(spec, BENCH_FILEIO, ret_error); }
 
 /* The type follows from which fields validate() filled in. */
 static BenchType bench_type_of(json_t *spec) {
@@ -545,9 +574,9 @@ static int scratch_disk(Run *run, char *path, size_t size) {
 
 static int bench_vm_disks(Run *run, VmDisk **ret, size_t *n) {
         json_t *spec = run_spec(run);
+        const JobPlan *plan = run_plan(run);
         BenchRun *bench_state = run_data(run);
-        snprintf(bench_state->tools, sizeof(bench_state->tools), "%s/" TOOLS_FILE,
-                 json_string_value(json_object_get(spec, "image")));
+        snprintf(bench_state->tools, sizeof(bench_state->tools), "%s/" TOOLS_FILE, strempty(plan->image->dir));
         if (access(bench_state->tools, R_OK) < 0) {
                 run_fail(run, "The guest image has no benchmark tools (%s): install sysbench, then run 'make image'",
                          bench_state->tools);
@@ -559,18 +588,25 @@ static int bench_vm_disks(Run *run, VmDisk **ret, size_t *n) {
         d[0] = (VmDisk) { .path = bench_state->tools, .read_only = true };
         *n = 1;
         if (bench_type_of(spec) == BENCH_FILEIO) {
-                const char *user = json_string_value(json_object_get(spec, "disk"));
-                if (user)
-                        snprintf(bench_state->test, sizeof(bench_state->test), "%s", user);
-                else {
+                const CallerFile *cf = caller_files_get(&plan->files, CALLER_FILE_DISK);
+                if (cf) {
+                        int r = reopen_disk(cf, bench_state);
+                        if (r < 0) {
+                                run_fail(run, "Cannot reopen the disk passed: %s", strerror(-r));
+                                free(d);
+                                return r;
+                        }
+                        d[1] = (VmDisk) { .fd = bench_state->disk_fd, .ro_fd = bench_state->disk_ro_fd, .direct = true };
+                        snprintf(bench_state->test, sizeof(bench_state->test), "%s", spec_string(spec, "disk") ?: "(the disk passed)");
+                } else {
                         int r = scratch_disk(run, bench_state->test, sizeof(bench_state->test));
                         if (r < 0) {
                                 run_fail(run, "Cannot create the scratch disk %s: %s", bench_state->test, strerror(-r));
                                 free(d);
                                 return r;
                         }
+                        d[1] = (VmDisk) { .path = bench_state->test, .direct = true };
                 }
-                d[1] = (VmDisk) { .path = bench_state->test, .direct = true };
                 json_object_set_new(run_sample(run), "bench_disk", json_string(bench_state->test));
                 *n = 2;
         }
@@ -725,7 +761,7 @@ static void bench_on_guest_result(Run *run) {
         /* virtlab-init powers the guest off after the job. */
 }
 
-#define BENCH_KIND(type_, name_, desc_, fields_, headline_)                          \
+#define BENCH_KIND(type_, name_, desc_, fields_, headline_, validate_, disk_)        \
         static const char *const type_##_headline[] = { headline_, NULL };            \
         const ExperimentKind experiment_bench_##type_ = {                             \
                 .name = name_,                                                        \
@@ -735,8 +771,10 @@ static void bench_on_guest_result(Run *run) {
                 .fields = fields_,                                                    \
                 .defaults = bench_defaults,                                           \
                 .prepare = type_##_prepare,                                           \
+                .validate = validate_,                                                \
+                .takes_disk = disk_,                                                  \
                 .run_data_new = bench_data_new,                                       \
-                .run_data_free = free,                                                \
+                .run_data_free = bench_data_free,                                     \
                 .on_guest_result = bench_on_guest_result,                             \
                 .guest_powers_off = true,                                             \
                 .guest_cmdline = bench_guest_cmdline,                                 \
@@ -746,8 +784,8 @@ static void bench_on_guest_result(Run *run) {
         }
 
 BENCH_KIND(cpu, "bench-cpu", "sysbench cpu in the guest: threads 1,4,16,32,64 (lab part 4)", cpu_fields,
-           "events_per_s");
+           "events_per_s", bench_validate, false);
 BENCH_KIND(memory, "bench-memory", "sysbench memory in the guest: 4 threads, 1K-8K blocks, seq/rnd (lab part 4)",
-           memory_fields, "mib_per_s");
+           memory_fields, "mib_per_s", bench_validate, false);
 BENCH_KIND(fileio, "bench-fileio", "sysbench fileio in the guest on a virtio-blk disk, host cache off (lab part 4)",
-           fileio_fields, "iops");
+           fileio_fields, "iops", fileio_validate, true);

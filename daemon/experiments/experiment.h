@@ -32,6 +32,8 @@ typedef struct ExperimentKind {
         const char *guest_job;
         /* The guest's job ends by powering the VM off (else the kind stops it). */
         bool guest_powers_off;
+        /* It takes the caller's disk (the "disk" file, files.h). */
+        bool takes_disk;
         /* What it asks the VMM's human monitor for; VMMs without one are
          * refused at validation naming this.  NULL: needs no HMP. */
         const char *hmp_use;

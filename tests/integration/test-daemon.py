@@ -245,17 +245,26 @@ def test_sigterm():
 
 
 def test_vmm_exits_early():
-    """An image whose kernel file is gone: QEMU exits at once; its own words reach the user."""
+    """An image whose kernel is not a kernel: QEMU exits at once; its own words reach the user.
+    (A kernel file that does not exist is the client's to report: it opens the caller's files.)"""
     bad = os.path.join(lab.tmp, "bad-image")
     os.makedirs(bad, exist_ok=True)
     img = json.load(open(os.path.join(IMAGE_DIR, "image.json")))
-    img["vmlinux"] = os.path.join(bad, "missing-vmlinux")
+    junk = os.path.join(bad, "not-a-kernel")
+    with open(junk, "w") as f:
+        f.write("not a kernel\n")
+    img["vmlinux"] = junk
     json.dump(img, open(os.path.join(bad, "image.json"), "w"))
     p, doc = lab.ctl_json("boot", "--runs", "1", "--warmup", "0", "--image", bad)
     err = (doc or {}).get("error") or ""
-    tap.ok(p.returncode == 1 and "exited with status 1 before the init marker" in err and "missing-vmlinux" in err,
+    tap.ok(p.returncode == 1 and "exited with status 1 before the init marker" in err and "kernel" in err,
            "a VMM that exits early fails the run with its own error message", err or p.stderr)
     tap.ok(not lab.vmm_children(), "nothing left after the early exit")
+    img["vmlinux"] = os.path.join(bad, "missing-vmlinux")
+    json.dump(img, open(os.path.join(bad, "image.json"), "w"))
+    p = lab.ctl("boot", "--runs", "1", "--warmup", "0", "--image", bad)
+    tap.ok(p.returncode == 2 and "missing-vmlinux" in p.stderr and "vmlinux" in p.stderr,
+           "a kernel the image names but that does not exist is refused by the client, naming it", p.stderr)
 
 
 def test_qemu_missing():

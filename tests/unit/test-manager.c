@@ -100,7 +100,7 @@ static Job *submit(Fixture *f, const char *spec) {
         Job *job = NULL;
         _cleanup_free_ char *err = NULL;
         ManagerError cls;
-        int r = manager_submit(f->m, "kvm-sample", spec, &job, &err, &cls);
+        int r = manager_submit(f->m, "kvm-sample", spec, NULL, &job, &err, &cls);
         if (r < 0)
                 fail_msg("submit %s: %s", spec, strempty(err));
         assert_non_null(job);
@@ -191,7 +191,7 @@ static void test_queue_limit(void **state) {
         Job *job = NULL;
         _cleanup_free_ char *err = NULL;
         ManagerError cls = MANAGER_INTERNAL;
-        assert_int_equal(manager_submit(f->m, "kvm-sample", SPEC_ONE_RUN, &job, &err, &cls), -E2BIG);
+        assert_int_equal(manager_submit(f->m, "kvm-sample", SPEC_ONE_RUN, NULL, &job, &err, &cls), -E2BIG);
         assert_int_equal(cls, MANAGER_QUEUE_FULL);
         assert_string_equal(err, "Too many queued jobs (max 32)");
         assert_null(job);
@@ -204,7 +204,7 @@ static void test_queue_limit(void **state) {
         LOOP_UNTIL(f->base, f->n_removed == 1 && f->n_started == 2, 5000);
         assert_int_equal(job_state(submit(f, SPEC_ONE_RUN)), JOB_QUEUED);
         _cleanup_free_ char *err2 = NULL;
-        assert_int_equal(manager_submit(f->m, "kvm-sample", SPEC_ONE_RUN, &job, &err2, &cls), -E2BIG);
+        assert_int_equal(manager_submit(f->m, "kvm-sample", SPEC_ONE_RUN, NULL, &job, &err2, &cls), -E2BIG);
         json_auto_t *rows2 = listed(manager_store(f->m));
         assert_int_equal(json_array_size(rows2), 2 + JOBS_QUEUED_MAX);
 }
@@ -222,12 +222,13 @@ static void test_refused_leaves_no_row(void **state) {
                 { "kvm-sample", "{\"vmm\": \"qemu\"}", "Field 'vmm' does not apply to 'kvm-sample': it runs no VM" },
                 { "kvm-sample", "{\"mode\": \"weird\"}", "Invalid mode 'weird': must be real, protected, paged or long" },
                 { "kvm-sample", "{\"colour\": 1}", "Unknown field 'colour' in experiment spec" },
+                { "kvm-sample", "", "Experiment spec is empty: pass a JSON object, {} for every default" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 Job *job = NULL;
                 _cleanup_free_ char *err = NULL;
                 ManagerError cls = MANAGER_INTERNAL;
-                assert_int_equal(manager_submit(f->m, cases[i].kind, cases[i].spec, &job, &err, &cls), -EINVAL);
+                assert_int_equal(manager_submit(f->m, cases[i].kind, cases[i].spec, NULL, &job, &err, &cls), -EINVAL);
                 assert_int_equal(cls, MANAGER_INVALID);
                 assert_null(job);
                 if (!err || strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)

@@ -1,0 +1,73 @@
+/* files.c — opening the caller's files (files.h). */
+#include "files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int add(ClientFiles *f, const char *role, const char *path, int flags, const char *what) {
+        int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                fprintf(stderr, "virtlabctl: cannot open %s %s: %s\n", what, path, strerror(errno));
+                return -1;
+        }
+        f->role[f->n] = role;
+        f->fd[f->n++] = fd;
+        return 0;
+}
+
+/* DIR/image.json and every kernel/initrd file it names (relative to DIR). */
+static int open_image(ClientFiles *f, const char *dir) {
+        static const char *const keys[] = { "vmlinux", "bzimage", "raw", "initramfs" };
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/image.json", dir);
+        if (add(f, "image.json", path, O_RDONLY, "the guest image") < 0)
+                return -1;
+        json_error_t e;
+        json_auto_t *img = json_loadfd(f->fd[f->n - 1], 0, &e);
+        if (!json_is_object(img)) {
+                fprintf(stderr, "virtlabctl: the guest image %s does not parse: %s\n", path, e.text);
+                return -1;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                const char *file = json_string_value(json_object_get(img, keys[i]));
+                char what[128];
+                if (!file)
+                        continue;
+                if (file[0] == '/')
+                        snprintf(path, sizeof(path), "%s", file);
+                else
+                        snprintf(path, sizeof(path), "%s/%s", dir, file);
+                snprintf(what, sizeof(what), "'%s' named by %s/image.json:", keys[i], dir);
+                if (add(f, keys[i], path, O_RDONLY, what) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+int client_files_open(json_t *spec, ClientFiles *ret) {
+        ClientFiles f = { .n = 0 };
+        const char *image = json_string_value(json_object_get(spec, "image"));
+        const char *disk = json_string_value(json_object_get(spec, "disk"));
+        int r = 0;
+        if (image && strchr(image, '/'))
+                r = open_image(&f, image);
+        if (r == 0 && disk)
+                r = add(&f, "disk", disk, O_RDWR, "disk");
+        if (r < 0) {
+                client_files_close(&f);
+                return -1;
+        }
+        *ret = f;
+        return 0;
+}
+
+void client_files_close(ClientFiles *f) {
+        for (size_t i = 0; i < f->n; i++)
+                close(f->fd[i]);
+        f->n = 0;
+}

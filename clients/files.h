@@ -1,0 +1,22 @@
+/* files.h — the caller's files, opened here with the caller's own rights
+ * and handed to virtlabd as file descriptors (StartExperimentWithFiles):
+ * a guest image directory given as a path (--image DIR: its image.json and
+ * every file that names), and a benchmark disk (--disk FILE, read-write).
+ * virtlabd never opens a path a caller names (docs/security.md). */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define CLIENT_FILES_MAX 8
+
+typedef struct ClientFiles {
+        const char *role[CLIENT_FILES_MAX]; /* "image.json", "vmlinux", …, "disk" (static strings) */
+        int fd[CLIENT_FILES_MAX];           /* ours */
+        size_t n;                           /* entries */
+} ClientFiles;
+
+/* Opens what spec names ("image" with a '/', "disk").  0 with *ret filled
+ * (n may be 0), or -1 after printing which file could not be opened. */
+int client_files_open(json_t *spec, ClientFiles *ret);
+void client_files_close(ClientFiles *f);

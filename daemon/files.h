@@ -1,0 +1,41 @@
+/* files.h — files a caller hands over as file descriptors (the importd
+ * pattern): the caller opens its image and disk with its own rights, the
+ * daemon uses the open files and never opens a caller-named path as root.
+ * A VMM gets such a file as an inherited fd, named "/proc/self/fd/N" (same
+ * N in the VMM: child_spawn keeps inherited fds at their numbers) or, for
+ * QEMU disks, an fdset. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Roles a caller may pass; image files are named by their image.json key. */
+#define CALLER_FILE_IMAGE_JSON "image.json"
+#define CALLER_FILE_DISK "disk"
+#define CALLER_FILES_MAX 8
+
+typedef struct CallerFile {
+        char role[32];        /* "image.json", "vmlinux", "bzimage", "raw", "initramfs", "disk" */
+        int fd;               /* ours (dup'ed, close-on-exec until a spawn hands it over) */
+        bool writable;        /* opened O_RDWR */
+} CallerFile;
+
+typedef struct CallerFiles {
+        CallerFile files[CALLER_FILES_MAX]; /* in the order given */
+        size_t n;             /* entries */
+} CallerFiles;
+
+/* Adds a caller's fd under role (it is dup'ed; the caller keeps its own).
+ * -EINVAL with a sentence in *ret_error for an unknown or repeated role, a
+ * file that is neither a regular file nor (for "disk") a block device, or
+ * an image file not open for reading. */
+int caller_files_add(CallerFiles *f, const char *role, int fd, char **ret_error);
+/* The fd passed for role, or -EBADF. */
+int caller_files_fd(const CallerFiles *f, const char *role);
+const CallerFile *caller_files_get(const CallerFiles *f, const char *role);
+/* "/proc/self/fd/N" for role into buf; NULL if it was not passed. */
+const char *caller_files_path(const CallerFiles *f, const char *role, char *buf, size_t size);
+/* Closes every fd. */
+void caller_files_done(CallerFiles *f);
+/* Moves *from into *to (from is left empty). */
+void caller_files_move(CallerFiles *to, CallerFiles *from);
