@@ -29,7 +29,7 @@ LIB        := $(BUILD)/libvirtlab.a
 CLIENT_SRC := $(wildcard clients/*.c)
 # The pure daemon modules virtlabctl uses (stats for gate.c, mtree for
 # output.c); the client links these, jansson and sd-bus, nothing else.
-COMMON_SRC := daemon/stats.c daemon/mtree.c
+COMMON_SRC := daemon/stats.c daemon/mtree.c daemon/utf8.c
 COMMON_LIB := $(BUILD)/libvirtlab-common.a
 CLIENT_LDLIBS := $(shell pkg-config --libs jansson libsystemd) -lm
 UNIT_SRC   := $(wildcard tests/unit/test-*.c)

@@ -5,6 +5,7 @@
  * one getopt pass and only then, knowing the verb, checks and applies them;
  * per-verb --help. */
 #include "args.h"
+#include "utf8.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -338,6 +339,11 @@ static int apply(Args *a, const Verb *v, const Given *given, int n) {
                 if (!o) {
                         fprintf(stderr, "virtlabctl: '%s' does not take --%s (see virtlabctl %s --help)\n", a->verb,
                                 given[i].name, a->verb);
+                        return EXIT_USAGE;
+                }
+                /* JSON strings are UTF-8: a value that is not would vanish from the spec. */
+                if (given[i].value && !utf8_valid(given[i].value)) {
+                        fprintf(stderr, "virtlabctl: invalid --%s value: not valid UTF-8\n", given[i].name);
                         return EXIT_USAGE;
                 }
                 if (o->parse(a, o, given[i].value) < 0)

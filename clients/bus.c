@@ -26,6 +26,8 @@ typedef struct Waiter {
         unsigned runs_done, runs_total; /* progress */
         char phase[160];                /* current phase ("cell 3/12 t32.4K.rndrd, ETA 2m10s") */
         bool tty;                       /* draw progress */
+        char owner[64];                 /* virtlabd's unique bus name when the job started */
+        bool daemon_gone;               /* that name left the bus: no JobRemoved will come */
 } Waiter;
 
 static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error);
@@ -194,7 +196,20 @@ static int on_run_finished(sd_bus_message *m, void *userdata, sd_bus_error *erro
         return 0;
 }
 
-/* Subscribes w to the job signals; the slots end the subscriptions.  -errno. */
+/* virtlabd's name changed hands (it stopped or crashed): whatever it ran is
+ * over, and no JobRemoved will say so. */
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Waiter *w = userdata;
+        const char *name, *old, *new;
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) < 0 || strcmp(name, BUS_NAME) != 0)
+                return 0;
+        if (!w->owner[0] || strcmp(old, w->owner) == 0)
+                w->daemon_gone = true;
+        return 0;
+}
+
+/* Subscribes w to the job signals and to virtlabd leaving the bus; the
+ * slots end the subscriptions.  -errno. */
 static int waiter_subscribe(sd_bus *bus, Waiter *w, sd_bus_slot **slots) {
         int r = sd_bus_match_signal(bus, &slots[0], BUS_NAME, BUS_PATH, BUS_NAME, "JobRemoved", on_job_removed, w);
         if (r >= 0)
@@ -202,7 +217,26 @@ static int waiter_subscribe(sd_bus *bus, Waiter *w, sd_bus_slot **slots) {
                                         "PropertiesChanged", on_properties_changed, w);
         if (r >= 0)
                 r = sd_bus_match_signal(bus, &slots[2], BUS_NAME, NULL, BUS_JOB_IFACE, "RunFinished", on_run_finished, w);
+        if (r >= 0)
+                r = sd_bus_add_match(bus, &slots[3],
+                                     "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                     "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" BUS_NAME "'",
+                                     on_owner_changed, w);
         return r;
+}
+
+/* Records virtlabd's unique name, so its going away is recognised; a
+ * daemon already gone marks the waiter at once. */
+static void waiter_note_owner(sd_bus *bus, Waiter *w) {
+        sd_bus_message *reply = NULL;
+        const char *owner;
+        if (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                               "GetNameOwner", NULL, &reply, "s", BUS_NAME) < 0 ||
+            sd_bus_message_read(reply, "s", &owner) < 0)
+                w->daemon_gone = true;
+        else
+                snprintf(w->owner, sizeof(w->owner), "%s", owner);
+        sd_bus_message_unref(reply);
 }
 
 /* Processes the bus until the job ends; the first signal sends CancelJob. */
@@ -217,6 +251,12 @@ static int waiter_wait(sd_bus *bus, Waiter *w) {
                         fprintf(stderr, "\nvirtlabctl: lost the connection to virtlabd: %s\n", strerror(-r));
                         return EXIT_UNREACHABLE;
                 }
+                if (w->daemon_gone && !w->done) {
+                        fprintf(stderr, "\nvirtlabctl: virtlabd left the bus (stopped or crashed) while job %u ran; "
+                                        "the job is recorded as failed (virtlabctl results %u, once virtlabd runs again)\n",
+                                w->id, w->id);
+                        return EXIT_UNREACHABLE;
+                }
                 if (r > 0)
                         continue;
                 if (interrupted && !cancel_sent) {
@@ -225,7 +265,8 @@ static int waiter_wait(sd_bus *bus, Waiter *w) {
                         (void) sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_NAME, "CancelJob", NULL, NULL, "u", w->id);
                         continue;
                 }
-                r = sd_bus_wait(bus, UINT64_MAX);
+                /* Bounded, so a signal that interrupted nothing is still seen within a second. */
+                r = sd_bus_wait(bus, USEC_PER_SEC);
                 if (r < 0 && r != -EINTR) {
                         fprintf(stderr, "\nvirtlabctl: waiting for virtlabd failed: %s\n", strerror(-r));
                         return EXIT_UNREACHABLE;
@@ -280,7 +321,7 @@ static int job_start(sd_bus *bus, const char *kind, json_t *spec, Waiter *w) {
 
 int bus_run_job(sd_bus *bus, const char *kind, json_t *spec, BusJobFlags flags, uint32_t *ret_id, bool *ret_done) {
         Waiter w = { .tty = isatty(STDERR_FILENO) && !(flags & BUS_JOB_QUIET) };
-        sd_bus_slot *slots[3] = {};
+        sd_bus_slot *slots[4] = {};
         bool wait = !(flags & BUS_JOB_NO_WAIT);
         int code = EXIT_OK;
         if (wait) {
@@ -294,8 +335,10 @@ int bus_run_job(sd_bus *bus, const char *kind, json_t *spec, BusJobFlags flags, 
         }
         if (code == EXIT_OK)
                 code = job_start(bus, kind, spec, &w);
-        if (code == EXIT_OK && wait)
+        if (code == EXIT_OK && wait) {
+                waiter_note_owner(bus, &w);
                 code = waiter_wait(bus, &w);
+        }
         if (code == EXIT_OK) {
                 *ret_id = w.id;
                 *ret_done = wait && strcmp(w.result, "done") == 0;

@@ -37,3 +37,13 @@ unsigned utf8_scrub(char *s) {
         }
         return replaced;
 }
+
+bool utf8_valid(const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p;) {
+                size_t n = utf8_valid_length(p);
+                if (n == 0)
+                        return false;
+                p += n;
+        }
+        return true;
+}

@@ -2,6 +2,10 @@
  * JSON strings must be valid UTF-8. */
 #pragma once
 
+#include <stdbool.h>
+
 /* Replaces every byte that is not part of a valid UTF-8 sequence with '?',
  * in place.  Returns the number of bytes replaced. */
 unsigned utf8_scrub(char *s);
+/* True when s is valid UTF-8 throughout. */
+bool utf8_valid(const char *s);
