@@ -262,7 +262,7 @@ static int method_get_result(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r < 0)
                 return r;
         _cleanup_free_ char *text = NULL;
-        r = store_job_result(manager_store(lab->manager), id, &text);
+        r = manager_get_result(lab->manager, id, &text);
         if (r == -ENOENT)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_JOB, "No job %u", id);
         if (r == -EBUSY)

@@ -25,6 +25,7 @@ struct Job {
         VmmWaiter *waiting[PLAN_VMMS_MAX]; /* version probes job_start waits for */
         unsigned n_waiting;    /* pending entries in waiting */
         char *error;           /* why the job failed */
+        char *unstored;        /* the result document the store refused, NULL if stored */
         char *started_at;      /* ISO 8601 UTC, when the first run began */
         bool cancel_requested; /* cancel arrived while a run was under way */
 };
@@ -51,6 +52,7 @@ const char *job_error(const Job *job) { return job->error; }
 const char *job_vmm(const Job *job) { return job->vmm_label; }
 bool job_bound_to_client(const Job *job) { return spec_bool(job->plan->spec, "bind_to_client"); }
 QmpClient *job_running_hmp(Job *job) { return job->run ? run_hmp(job->run) : NULL; }
+const char *job_unstored_result(const Job *job) { return job->unstored; }
 
 double job_progress(const Job *job) {
         if (job->state >= JOB_DONE)
@@ -209,6 +211,32 @@ static void job_next_run(Job *job) {
 
 /* ---- end -------------------------------------------------------------- */
 
+static char *job_result_text(Job *job) {
+        _cleanup_free_ char *finished = result_now_iso();
+        ResultInput in = { .job_id = job->id, .plan = job->plan, .state = job_state_to_string(job->state),
+                           .error = job->error, .environment = job->environment, .started_at = job->started_at,
+                           .finished_at = finished, .samples = job->samples, .runs_total = job->runs_total,
+                           .warmup = job->warmup };
+        json_t *doc = result_document(&in);
+        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        return text;
+}
+
+/* The store refused the result (disk full, read-only): the job fails with
+ * that as its error, and the document stays in memory for GetResult. */
+static void job_store_failed(Job *job, int r) {
+        char why[512];
+        snprintf(why, sizeof(why), "the result could not be stored: %s (%s)%s%s", strerror(-r),
+                 store_last_error(job->ctx.store), job->error ? "; before that: " : "", strempty(job->error));
+        log_error("Job %u: %s", job->id, why);
+        job->state = JOB_FAILED;
+        set_error(job, why);
+        job->unstored = job_result_text(job);
+        /* A short row may still fit where the document did not. */
+        (void) store_job_finish(job->ctx.store, job->id, "failed", job->error, NULL);
+}
+
 static void job_finish(Job *job, JobState state, const char *error) {
         if (job->state >= JOB_DONE)
                 return;
@@ -216,18 +244,11 @@ static void job_finish(Job *job, JobState state, const char *error) {
         set_error(job, error);
         for (size_t i = 0; i < PLAN_VMMS_MAX; i++)
                 job->waiting[i] = (vmm_catalog_cancel(job->waiting[i]), NULL);
-        _cleanup_free_ char *finished = result_now_iso();
-        ResultInput in = { .job_id = job->id, .plan = job->plan, .state = job_state_to_string(state),
-                           .error = job->error, .environment = job->environment, .started_at = job->started_at,
-                           .finished_at = finished, .samples = job->samples, .runs_total = job->runs_total,
-                           .warmup = job->warmup };
-        json_t *doc = result_document(&in);
-        _cleanup_free_ char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        json_decref(doc);
-        int r = store_job_finish(job->ctx.store, job->id, job_state_to_string(state), job->error, text);
+        _cleanup_free_ char *text = job_result_text(job);
+        int r = text ? store_job_finish(job->ctx.store, job->id, job_state_to_string(state), job->error, text) : -ENOMEM;
         if (r < 0)
-                log_error_errno(r, "Failed to store the result of job %u: %m", job->id);
-        if (state == JOB_DONE)
+                job_store_failed(job, r);
+        else if (state == JOB_DONE)
                 log_info("Job %u done", job->id);
         else
                 log_notice("Job %u %s: %s", job->id, job_state_to_string(state), strempty(job->error));
@@ -267,6 +288,7 @@ Job *job_free(Job *job, const char *why) {
         json_decref(job->samples);
         json_decref(job->environment);
         free(job->error);
+        free(job->unstored);
         free(job->started_at);
         free(job);
         return NULL;

@@ -62,6 +62,9 @@ unsigned job_runs_total(const Job *job);
 const char *job_error(const Job *job);
 const char *job_vmm(const Job *job);       /* "qemu" or "qemu,qemu-microvm"; "-" without a VM */
 bool job_bound_to_client(const Job *job);
+/* The finished job's result document when the store refused it (a full or
+ * read-only state dir), NULL when it was stored.  Borrowed. */
+const char *job_unstored_result(const Job *job);
 /* QMP of the VM the job is running right now, if it is up and speaks HMP;
  * NULL otherwise (between runs, VM-less kinds, VMMs without HMP). */
 QmpClient *job_running_hmp(Job *job);

@@ -11,6 +11,9 @@
 #include "plan.h"
 #include "util.h"
 
+/* Results the store refused (full or read-only state dir), newest last. */
+#define UNSTORED_MAX 16
+
 typedef struct QueuedJob {
         Job *job;                /* the job */
         struct QueuedJob *next;  /* queue order */
@@ -27,6 +30,7 @@ struct Manager {
         QueuedJob *jobs;         /* running first, then queued */
         struct event *dispatch;  /* deferred: reap finished jobs, start the next */
         ManagerObserver obs;     /* the bus side */
+        json_t *unstored;        /* {"ID": result text} the store refused, for GetResult */
         char *stop_reason;       /* why the loop was stopped */
 };
 
@@ -52,7 +56,8 @@ int manager_new(struct event_base *base, const ManagerConfig *cfg, Manager **ret
         m->image_dir = strdup(cfg->image_dir);
         m->run_dir = strdup(cfg->run_dir);
         m->dispatch = evtimer_new(base, manager_on_dispatch, m);
-        int r = m->state_dir && m->image_dir && m->run_dir && m->dispatch ? vmm_catalog_new(base, &m->catalog) : -ENOMEM;
+        m->unstored = json_object();
+        int r = m->unstored && m->state_dir && m->image_dir && m->run_dir && m->dispatch ? vmm_catalog_new(base, &m->catalog) : -ENOMEM;
         if (r >= 0) {
                 r = store_open(cfg->state_dir, &m->store);
                 if (r < 0)
@@ -87,6 +92,7 @@ Manager *manager_free(Manager *m) {
                 event_free(m->dispatch);
         vmm_catalog_free(m->catalog);
         store_close(m->store);
+        json_decref(m->unstored);
         free(m->state_dir);
         free(m->image_dir);
         free(m->run_dir);
@@ -107,6 +113,31 @@ void manager_stop(Manager *m, const char *why) {
 }
 
 Store *manager_store(Manager *m) { return m->store; }
+
+/* Keeps the document of a finished job the store refused. */
+static void keep_unstored(Manager *m, Job *job) {
+        const char *text = job_unstored_result(job);
+        char key[16];
+        if (!text)
+                return;
+        if (json_object_size(m->unstored) >= UNSTORED_MAX) {
+                const char *oldest = json_object_iter_key(json_object_iter(m->unstored));
+                (void) json_object_del(m->unstored, oldest);
+        }
+        snprintf(key, sizeof(key), "%u", job_id(job));
+        (void) json_object_set_new(m->unstored, key, json_string(text));
+}
+
+int manager_get_result(Manager *m, uint32_t id, char **ret_json) {
+        char key[16];
+        snprintf(key, sizeof(key), "%u", id);
+        const char *text = json_string_value(json_object_get(m->unstored, key));
+        if (text) {
+                *ret_json = strdup(text);
+                return *ret_json ? 0 : -ENOMEM;
+        }
+        return store_job_result(m->store, id, ret_json);
+}
 const HostInfo *manager_host(Manager *m) { return &m->host; }
 
 Job *manager_find_job(Manager *m, uint32_t id) {
@@ -241,6 +272,7 @@ static void manager_on_dispatch(evutil_socket_t fd, short what, void *userdata) 
                         continue;
                 }
                 *p = q->next;
+                keep_unstored(m, q->job);
                 if (m->obs.job_removed)
                         m->obs.job_removed(q->job, m->obs.userdata);
                 job_free(q->job, NULL);

@@ -70,5 +70,8 @@ json_t *manager_describe(Manager *m);
  * cb(userdata) will follow once the version probes under way have ended, 0
  * when none is under way. */
 int manager_when_settled(Manager *m, void (*cb)(void *userdata), void *userdata);
+/* GetResult: the stored document, or one the store refused (kept in
+ * memory), as store_job_result(). */
+int manager_get_result(Manager *m, uint32_t id, char **ret_json);
 Store *manager_store(Manager *m);
 const HostInfo *manager_host(Manager *m);

@@ -250,8 +250,10 @@ static int schema_upgrade(Store *s) {
         return 0;
 }
 
-/* Builds a result document for a job that never finished, from its rows. */
-static int compose_interrupted_result(Store *s, sqlite3_int64 id, const char *kind, const char *spec, char **ret) {
+/* Builds a failed job's result document from its rows: for a job that
+ * never finished, and for one whose document could not be stored. */
+static int compose_result(Store *s, sqlite3_int64 id, const char *kind, const char *spec, const char *error,
+                          char **ret) {
         static const char sql[] = "SELECT sample FROM runs WHERE job_id=? ORDER BY idx";
         json_auto_t *runs_json = json_array();
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
@@ -278,7 +280,7 @@ static int compose_interrupted_result(Store *s, sqlite3_int64 id, const char *ki
         strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
         json_auto_t *doc = json_pack("{s:s, s:I, s:s, s:s, s:s, s:o?, s:O, s:[], s:{}, s:I, s:I, s:s}", "schema",
                                      "virtlab/result/v1", "job_id", (json_int_t) id, "kind", strempty(kind), "state",
-                                     "failed", "error", interrupted_error, "spec", spec_json, "runs", runs_json,
+                                     "failed", "error", error, "spec", spec_json, "runs", runs_json,
                                      "metrics", "summary", "runs_total", runs + warmup, "warmup", warmup,
                                      "finished_at", now);
         char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -311,8 +313,8 @@ static int recover_interrupted(Store *s) {
                 }
                 sqlite3_int64 id = sqlite3_column_int64(st, 0);
                 _cleanup_free_ char *doc = NULL;
-                r = compose_interrupted_result(s, id, (const char *) sqlite3_column_text(st, 1),
-                                               (const char *) sqlite3_column_text(st, 2), &doc);
+                r = compose_result(s, id, (const char *) sqlite3_column_text(st, 1),
+                                   (const char *) sqlite3_column_text(st, 2), interrupted_error, &doc);
                 (void) sqlite3_reset(st);
                 if (r < 0)
                         break;
@@ -473,7 +475,7 @@ int store_job_delete(Store *s, uint32_t id) {
 }
 
 int store_job_result(Store *s, uint32_t id, char **ret_json) {
-        static const char sql[] = "SELECT state, result FROM jobs WHERE id=?";
+        static const char sql[] = "SELECT state, result, kind, spec, error FROM jobs WHERE id=?";
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
         if (rc == SQLITE_OK)
@@ -484,7 +486,14 @@ int store_job_result(Store *s, uint32_t id, char **ret_json) {
                 return store_fail_errno(s, -ENOENT, "no job %u", id);
         if (rc != SQLITE_ROW)
                 return store_fail(s, rc, sql);
+        const char *state = (const char *) sqlite3_column_text(st, 0);
         const char *result = (const char *) sqlite3_column_text(st, 1);
+        /* Finished, but its document did not fit (the state dir was full):
+         * what the rows hold, with the error that says so. */
+        if (!result && state && (streq(state, "failed") || streq(state, "canceled")))
+                return compose_result(s, id, (const char *) sqlite3_column_text(st, 2),
+                                      (const char *) sqlite3_column_text(st, 3),
+                                      (const char *) sqlite3_column_text(st, 4) ?: "the result was not stored", ret_json);
         if (!result)
                 return store_fail_errno(s, -EBUSY, "job %u has not finished", id);
         char *copy = strdup(result);
