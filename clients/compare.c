@@ -4,6 +4,7 @@
 #include "compare.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static double num(json_t *o, const char *key) {
@@ -54,8 +55,15 @@ void compare_verdict(json_t *row, double alpha, char *buf, size_t size) {
 }
 
 const char *compare_flags(json_t *st) {
+        static char buf[96];
         bool hc = json_is_true(json_object_get(st, "high_cv")), bi = json_is_true(json_object_get(st, "bimodal"));
-        return hc && bi ? "high-CV,bimodal" : hc ? "high-CV" : bi ? "bimodal" : "";
+        json_int_t contended = json_integer_value(json_object_get(st, "contended"));
+        snprintf(buf, sizeof(buf), "%s%s%s", hc && bi ? "high-CV,bimodal" : hc ? "high-CV" : bi ? "bimodal" : "",
+                 contended > 0 && (hc || bi) ? "," : "", "");
+        if (contended > 0)
+                snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%lld/%lld contended", (long long) contended,
+                         (long long) json_integer_value(json_object_get(st, "n")));
+        return buf;
 }
 
 static void print_metric(FILE *f, json_t *doc, json_t *vmms, const char *metric, double alpha, bool md) {

@@ -394,7 +394,7 @@ static int method_job_memory_tree(sd_bus_message *msg, void *userdata, sd_bus_er
         r = r < 0 ? r : sd_bus_message_read(msg, "b", &flat);
         if (r < 0)
                 return r;
-        QmpClient *q = job_running_hmp(job);
+        QmpClient *q = job_running_hmp(job, "MemoryTree (a client read the VM's memory tree over QMP)");
         if (!q)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_RUNNING_VM,
                                          "Job %u has no running VM with a human monitor right now (state %s, phase '%s')",

@@ -51,7 +51,12 @@ unsigned job_runs_total(const Job *job) { return job->runs_total; }
 const char *job_error(const Job *job) { return job->error; }
 const char *job_vmm(const Job *job) { return job->vmm_label; }
 bool job_bound_to_client(const Job *job) { return spec_bool(job->plan->spec, "bind_to_client"); }
-QmpClient *job_running_hmp(Job *job) { return job->run ? run_hmp(job->run) : NULL; }
+QmpClient *job_running_hmp(Job *job, const char *what) {
+        QmpClient *q = job->run ? run_hmp(job->run) : NULL;
+        if (q)
+                run_note_intrusion(job->run, what);
+        return q;
+}
 const char *job_unstored_result(const Job *job) { return job->unstored; }
 
 double job_progress(const Job *job) {

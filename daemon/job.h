@@ -66,5 +66,6 @@ bool job_bound_to_client(const Job *job);
  * read-only state dir), NULL when it was stored.  Borrowed. */
 const char *job_unstored_result(const Job *job);
 /* QMP of the VM the job is running right now, if it is up and speaks HMP;
- * NULL otherwise (between runs, VM-less kinds, VMMs without HMP). */
-QmpClient *job_running_hmp(Job *job);
+ * NULL otherwise (between runs, VM-less kinds, VMMs without HMP).  what
+ * names the caller: the run records the intrusion and is flagged. */
+QmpClient *job_running_hmp(Job *job, const char *what);

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "util.h"
 
@@ -39,6 +40,27 @@ int proc_thread_count(pid_t pid) {
                 return (int) n;
         const char *t = strstr(buf, "\nThreads:");
         return t ? atoi(t + strlen("\nThreads:")) : -EBADMSG;
+}
+
+int proc_pressure_some_usec(const char *resource, uint64_t *ret) {
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/pressure/%s", resource);
+        ssize_t n = read_small(path, buf, sizeof(buf));
+        if (n < 0)
+                return (int) n;
+        const char *t = strncmp(buf, "some ", 5) == 0 ? strstr(buf, " total=") : NULL;
+        if (!t)
+                return -EBADMSG;
+        *ret = strtoull(t + strlen(" total="), NULL, 10);
+        return 0;
+}
+
+uint64_t proc_self_cpu_usec(void) {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return 0;
+        return (uint64_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ULL +
+               (uint64_t) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 int proc_drop_caches(void) {

@@ -3,11 +3,18 @@
  * request. */
 #pragma once
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* CPU seconds (user + system) pid has used, or -1 if unknown. */
 double proc_cpu_seconds(pid_t pid);
 /* Number of threads of pid (/proc/PID/status "Threads:"), or -errno. */
 int proc_thread_count(pid_t pid);
+/* The "some" stall total (microseconds) of /proc/pressure/RESOURCE ("cpu",
+ * "io", "memory"): time at least one task waited for it.  -ENOENT where the
+ * kernel has no PSI (before 4.20, or booted psi=0). */
+int proc_pressure_some_usec(const char *resource, uint64_t *ret);
+/* CPU time (user + system) this process has used, microseconds. */
+uint64_t proc_self_cpu_usec(void);
 /* sync + write 3 to /proc/sys/vm/drop_caches (needs root); -errno. */
 int proc_drop_caches(void);

@@ -29,6 +29,19 @@
 
 #define QUIT_GRACE_USEC (5 * USEC_PER_SEC)
 #define QMP_EVENTS_MAX 64
+#define INTRUSIONS_MAX 16
+/* A run during which some task waited for the CPU this share of the time
+ * was measured on a busy host: it is flagged "contended". */
+#define CONTENTION_CPU_SHARE 0.10
+
+/* What the host was doing while a run ran (Linux PSI and our own CPU time). */
+typedef struct HostLoad {
+        usec_t t;                 /* monotonic */
+        uint64_t cpu_some;        /* /proc/pressure/cpu some total, µs */
+        uint64_t io_some;         /* /proc/pressure/io some total, µs */
+        bool psi;                 /* the kernel has PSI */
+        uint64_t daemon_cpu;      /* our own CPU time, µs */
+} HostLoad;
 
 struct Run {
         RunContext ctx;           /* job, plan, VMM, callbacks */
@@ -54,6 +67,8 @@ struct Run {
         void *stopper_data;       /* for stopper */
         const char *phase;        /* for progress */
         char *error;              /* why the run failed, NULL if it did not */
+        HostLoad load_start;      /* the host when the run started */
+        json_t *intrusions;       /* [{"what", "t_ms"}]: calls that touched the VM while it was measured */
 };
 
 static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata);
@@ -482,6 +497,48 @@ static void run_on_deadline(evutil_socket_t fd, short what, void *userdata) {
                 run_fail(run, "VMM did not exit within %u s after the guest finished", limit);
 }
 
+/* ---- host contention ---------------------------------------------------- */
+
+static void host_load_now(HostLoad *l) {
+        *l = (HostLoad) { .t = now_usec(), .daemon_cpu = proc_self_cpu_usec() };
+        l->psi = proc_pressure_some_usec("cpu", &l->cpu_some) == 0;
+        if (l->psi && proc_pressure_some_usec("io", &l->io_some) < 0)
+                l->io_some = 0;
+}
+
+/* How contended the host was during the run, and whether that, or a call
+ * into the VM while it was measured, flags the run. */
+static void record_contention(Run *run) {
+        HostLoad end;
+        host_load_now(&end);
+        const HostLoad *b = &run->load_start;
+        double wall_ms = (double) (end.t - b->t) / USEC_PER_MSEC;
+        json_t *c = json_pack("{s:f, s:f}", "wall_ms", wall_ms, "daemon_cpu_ms",
+                              (double) (end.daemon_cpu - b->daemon_cpu) / USEC_PER_MSEC);
+        bool contended = json_array_size(run->intrusions) > 0;
+        if (c && b->psi && end.psi && wall_ms > 0) {
+                double cpu = (double) (end.cpu_some - b->cpu_some) / USEC_PER_MSEC / wall_ms;
+                json_object_set_new(c, "cpu_pressure_share", json_real(cpu));
+                json_object_set_new(c, "io_pressure_share",
+                                    json_real((double) (end.io_some - b->io_some) / USEC_PER_MSEC / wall_ms));
+                contended = contended || cpu >= CONTENTION_CPU_SHARE;
+        } else if (c)
+                json_object_set_new(c, "pressure", json_string("not measured: no /proc/pressure (a kernel without PSI: "
+                                                               "before Linux 4.20, or booted with psi=0)"));
+        if (json_array_size(run->intrusions) > 0)
+                json_object_set(c, "intrusions", run->intrusions);
+        json_object_set_new(run->sample, "contention", c);
+        json_object_set_new(run->sample, "contended", json_boolean(contended));
+}
+
+void run_note_intrusion(Run *run, const char *what) {
+        if (run->ended || json_array_size(run->intrusions) >= INTRUSIONS_MAX)
+                return;
+        json_array_append_new(run->intrusions,
+                              json_pack("{s:s, s:f}", "what", what,
+                                        "t_ms", (double) (now_usec() - run->load_start.t) / USEC_PER_MSEC));
+}
+
 /* ---- end -------------------------------------------------------------- */
 
 static void run_seal(Run *run) {
@@ -490,6 +547,7 @@ static void run_seal(Run *run) {
         run->ended = true;
         if (run->vm)
                 run_record_phases(run);
+        record_contention(run);
         json_object_set_new(run->sample, "ok", json_boolean(!run->error));
         json_object_set_new(run->sample, "error", run->error ? json_string(run->error) : json_null());
         event_del(run->deadline);
@@ -517,7 +575,8 @@ int run_new(const RunContext *c, Run **ret) {
         if (!run)
                 return -ENOMEM;
         const JobPlan *p = c->plan;
-        *run = (Run) { .ctx = *c, .kind = p->kind, .spec = p->spec, .vmm_phases = json_object(), .qmp_events = json_array() };
+        *run = (Run) { .ctx = *c, .kind = p->kind, .spec = p->spec, .vmm_phases = json_object(), .qmp_events = json_array(),
+                       .intrusions = json_array() };
         guest_console_init(&run->console, p->image ? p->image->marker : NULL);
         run->sample = json_pack("{s:I, s:b}", "index", (json_int_t) c->index, "warmup", c->warmup);
         if (run->sample && c->vmm) {
@@ -530,6 +589,7 @@ int run_new(const RunContext *c, Run **ret) {
         if (run->kind->run_data_new)
                 run->data = run->kind->run_data_new(run);
         if (!run->sample || !run->deadline || !run->timer || !run->done || !run->vmm_phases || !run->qmp_events ||
+            !run->intrusions ||
             (run->kind->run_data_new && !run->data)) {
                 run_free(run);
                 return -ENOMEM;
@@ -539,6 +599,7 @@ int run_new(const RunContext *c, Run **ret) {
 }
 
 void run_start(Run *run) {
+        host_load_now(&run->load_start);
         run_set_phase(run, "spawn");
         int r = run->kind->vm_less ? run->kind->start_run(run) : run_spawn(run);
         if (r < 0) {
@@ -583,6 +644,7 @@ Run *run_free(Run *run) {
         json_decref(run->sample);
         json_decref(run->vmm_phases);
         json_decref(run->qmp_events);
+        json_decref(run->intrusions);
         free(run->error);
         free(run);
         return NULL;

@@ -85,3 +85,6 @@ const char *run_error(Run *run);      /* NULL if it did not fail */
 bool run_ended(Run *run);             /* on_done was (or is about to be) called */
 /* QMP of the VM if it is up and speaks HMP; NULL otherwise. */
 struct QmpClient *run_hmp(Run *run);
+/* Something outside the experiment touched the VM while it was measured
+ * (a client's MemoryTree): recorded, and the run is flagged "contended". */
+void run_note_intrusion(Run *run, const char *what);

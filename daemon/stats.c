@@ -310,6 +310,11 @@ static double split_diff(double picked_sum, size_t k, double total, size_t n) {
 }
 
 int stats_permutation_test(const double *a, size_t na, const double *b, size_t nb, double *ret_p) {
+        return stats_permutation_test_bounded(a, na, b, nb, STATS_PERMUTATION_EXACT_MAX, ret_p, NULL);
+}
+
+int stats_permutation_test_bounded(const double *a, size_t na, const double *b, size_t nb, uint64_t exact_max,
+                                   double *ret_p, bool *ret_exact) {
         int r = check_two_samples(a, na, b, nb, ret_p);
         if (r < 0)
                 return r;
@@ -340,7 +345,10 @@ int stats_permutation_test(const double *a, size_t na, const double *b, size_t n
          * (summation order differs) count as at least as extreme. */
         const double threshold = split_diff(observed_sum, k, total, n) - 1e-9 * scale;
 
-        if (binomial_capped(n, k, STATS_PERMUTATION_EXACT_MAX) <= STATS_PERMUTATION_EXACT_MAX) {
+        bool exact = binomial_capped(n, k, STATS_PERMUTATION_EXACT_MAX) <= exact_max;
+        if (ret_exact)
+                *ret_exact = exact;
+        if (exact) {
                 /* Walk every k-subset of 0..n-1 in lexicographic order. */
                 uint64_t hits = 0, all = 0;
                 for (size_t i = 0; i < k; i++)

@@ -65,3 +65,8 @@ int stats_mann_whitney(const double *a, size_t na, const double *b, size_t nb, d
  * STATS_PERMUTATION_RESAMPLES seeded random splits ((hits+1)/(R+1)).
  * -EINVAL on an empty side or a non-finite value; -ENOMEM. */
 int stats_permutation_test(const double *a, size_t na, const double *b, size_t nb, double *ret_p);
+/* The same with the exact enumeration allowed only up to exact_max splits
+ * (0: always resample), so a caller can bound the time many tests take;
+ * *ret_exact (may be NULL) says which was done. */
+int stats_permutation_test_bounded(const double *a, size_t na, const double *b, size_t nb, uint64_t exact_max,
+                                   double *ret_p, bool *ret_exact);
