@@ -95,17 +95,37 @@ static void bind_to_sender(BusLab *lab, Job *job, const char *sender) {
 
 /* ---- access ----------------------------------------------------------- */
 
-static bool creds_in_group(sd_bus_creds *c, gid_t group) {
-        const gid_t *gids = NULL;
+/* Whether the sender is in group: its primary group from the message's
+ * credentials, its supplementary groups from the bus (dbus-daemon's
+ * GetConnectionCredentials, UnixGroupIDs), which the sender cannot forge. */
+static bool sender_in_group(sd_bus_message *msg, sd_bus_creds *c, gid_t group) {
         gid_t egid;
         if (group == (gid_t) -1)
                 return false;
         if (sd_bus_creds_get_egid(c, &egid) >= 0 && egid == group)
                 return true;
-        int n = sd_bus_creds_get_supplementary_gids(c, &gids);
-        for (int i = 0; i < n; i++)
-                if (gids[i] == group)
-                        return true;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = sd_bus_call_method(sd_bus_message_get_bus(msg), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                   "org.freedesktop.DBus", "GetConnectionCredentials", NULL, &reply, "s",
+                                   sd_bus_message_get_sender(msg));
+        r = r < 0 ? r : sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r >= 0 && sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                const char *key;
+                if (sd_bus_message_read(reply, "s", &key) < 0)
+                        return false;
+                if (!streq(key, "UnixGroupIDs")) {
+                        (void) sd_bus_message_skip(reply, "v");
+                        (void) sd_bus_message_exit_container(reply);
+                        continue;
+                }
+                uint32_t gid;
+                if (sd_bus_message_enter_container(reply, 'v', "au") < 0 || sd_bus_message_enter_container(reply, 'a', "u") < 0)
+                        return false;
+                while (sd_bus_message_read(reply, "u", &gid) > 0)
+                        if (gid == group)
+                                return true;
+                return false;
+        }
         return false;
 }
 
@@ -116,11 +136,10 @@ static bool creds_in_group(sd_bus_creds *c, gid_t group) {
 static int authorize(BusLab *lab, sd_bus_message *msg, const char *what, sd_bus_error *error) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
         uid_t euid;
-        int r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS,
-                                          &c);
+        int r = sd_bus_query_sender_creds(msg, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID, &c);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot tell who is asking: %m");
-        if (sd_bus_creds_get_euid(c, &euid) >= 0 && (euid == 0 || creds_in_group(c, lab->group)))
+        if (sd_bus_creds_get_euid(c, &euid) >= 0 && (euid == 0 || sender_in_group(msg, c, lab->group)))
                 return 0;
         return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "%s needs root or membership in group '%s'", what,
                                  VIRTLAB_GROUP);

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "spec.h"
@@ -57,6 +58,39 @@ int caller_files_add(CallerFiles *f, const char *role, int fd, char **ret_error)
         snprintf(c->role, sizeof(c->role), "%s", role);
         c->fd = copy;
         c->writable = writable;
+        return 0;
+}
+
+int caller_files_seal_copy(CallerFiles *f, const char *role) {
+        CallerFile *c = (CallerFile *) caller_files_get(f, role);
+        if (!c)
+                return -ENOENT;
+        _cleanup_close_ int m = memfd_create(role, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (m < 0)
+                return -errno;
+        char buf[65536];
+        off_t off = 0;
+        for (;;) {
+                ssize_t k = pread(c->fd, buf, sizeof(buf), off);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                for (ssize_t done = 0; done < k;) {
+                        ssize_t w = write(m, buf + done, (size_t) (k - done));
+                        if (w < 0)
+                                return -errno;
+                        done += w;
+                }
+                off += k;
+        }
+        if (fcntl(m, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+                return -errno;
+        safe_close(c->fd);
+        c->fd = TAKE_FD(m);
+        c->writable = false;
         return 0;
 }
 

@@ -35,6 +35,10 @@ int caller_files_fd(const CallerFiles *f, const char *role);
 const CallerFile *caller_files_get(const CallerFiles *f, const char *role);
 /* "/proc/self/fd/N" for role into buf; NULL if it was not passed. */
 const char *caller_files_path(const CallerFiles *f, const char *role, char *buf, size_t size);
+/* Replaces role's fd by a sealed memfd copy of the file: what the VMM
+ * reopens through /proc/self/fd/N is then ours (no file-permission check
+ * against the caller's file, no change by the caller mid-job).  -errno. */
+int caller_files_seal_copy(CallerFiles *f, const char *role);
 /* Closes every fd. */
 void caller_files_done(CallerFiles *f);
 /* Moves *from into *to (from is left empty). */

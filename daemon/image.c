@@ -131,16 +131,21 @@ int image_load(const char *dir, Image **ret, char **ret_error) {
 
 /* The caller's image: image.json from its fd, and every file it names
  * replaced by the fd the caller passed for that key. */
-static int image_take_caller_files(Image *img, const CallerFiles *files, char **ret_error) {
+static int image_take_caller_files(Image *img, CallerFiles *files, char **ret_error) {
         static const char *const keys[] = { "vmlinux", "bzimage", "raw", "initramfs" };
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 json_t *v = json_object_get(img->doc, keys[i]);
                 char path[64];
                 if (!v)
                         continue;
-                if (!caller_files_path(files, keys[i], path, sizeof(path)))
+                if (!caller_files_get(files, keys[i]))
                         return fail(ret_error, "Guest image %s names a '%s' file, but no file was passed for it",
                                     "image.json (passed by the caller)", keys[i]);
+                int r = caller_files_seal_copy(files, keys[i]);
+                if (r < 0)
+                        return fail(ret_error, "Guest image %s: cannot copy its '%s' file: %s",
+                                    "image.json (passed by the caller)", keys[i], strerror(-r));
+                (void) caller_files_path(files, keys[i], path, sizeof(path));
                 /* Kept for the record: the path as the caller named it. */
                 char was[48];
                 snprintf(was, sizeof(was), "%s_caller_path", keys[i]);
@@ -150,7 +155,7 @@ static int image_take_caller_files(Image *img, const CallerFiles *files, char **
         return 0;
 }
 
-int image_from_caller(const CallerFiles *files, Image **ret, char **ret_error) {
+int image_from_caller(CallerFiles *files, Image **ret, char **ret_error) {
         _cleanup_(image_freep) Image *img = calloc(1, sizeof(Image));
         int fd = caller_files_fd(files, CALLER_FILE_IMAGE_JSON);
         if (!img)

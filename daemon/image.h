@@ -42,9 +42,10 @@ typedef struct Image {
 int image_load(const char *dir, Image **ret, char **ret_error);
 /* A caller's image, passed as files (files.h): image.json read from its fd,
  * every file it names ("vmlinux", "bzimage", "raw", "initramfs") taken
- * from the fd passed under that key and named "/proc/self/fd/N".  Errors as
+ * from the fd passed under that key, copied into a sealed memfd (which
+ * replaces it in files) and named "/proc/self/fd/N".  Errors as
  * image_load(). */
-int image_from_caller(const CallerFiles *files, Image **ret, char **ret_error);
+int image_from_caller(CallerFiles *files, Image **ret, char **ret_error);
 Image *image_free(Image *img);
 static inline void image_freep(Image **i) {
         (void) image_free(*i);

@@ -442,7 +442,7 @@ static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
         if (pipe2(diag, O_CLOEXEC) < 0)
                 return -errno;
         vm->diag_fd = diag[0];
-        int inherit[2 + 3 * CALLER_FILES_MAX];
+        int inherit[2 + 2 * CALLER_FILES_MAX];
         size_t n_inherit = 0;
         if (serial_child >= 0)
                 inherit[n_inherit++] = serial_child;
@@ -450,12 +450,9 @@ static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
                 inherit[n_inherit++] = qmp_child;
         for (size_t i = 0; i < o->n_inherit_fds && n_inherit < ELEMENTSOF(inherit); i++)
                 inherit[n_inherit++] = o->inherit_fds[i];
-        for (size_t i = 0; i < c.n_disks && n_inherit + 2 <= ELEMENTSOF(inherit); i++)
-                if (!c.disks[i].path) {
+        for (size_t i = 0; i < c.n_disks && n_inherit < ELEMENTSOF(inherit); i++)
+                if (!c.disks[i].path)
                         inherit[n_inherit++] = c.disks[i].fd;
-                        if (c.disks[i].ro_fd >= 0)
-                                inherit[n_inherit++] = c.disks[i].ro_fd;
-                }
         ChildSpawn cs = { .argv = vm->argv, .env = (char *const *) vm->backend->env, .stdout_fd = diag[1],
                           .stderr_fd = diag[1], .inherit_fds = inherit, .n_inherit_fds = n_inherit,
                           .affinity = o->affinity };

@@ -42,7 +42,6 @@ typedef struct VmDevice {
 typedef struct VmDisk {
         const char *path;       /* raw image file or block device (the daemon's own); NULL: fd */
         int fd;                 /* without path: the caller's open disk, inherited by the VMM */
-        int ro_fd;              /* without path: the same disk read-only, or -EBADF */
         bool read_only;         /* attach read-only */
         bool direct;            /* bypass the host page cache (QEMU cache=none, StratoVirt direct=on) */
 } VmDisk;

@@ -53,24 +53,21 @@ static int push_common(char ***v, size_t *n, const VmConfig *c) {
 /* One -drive/-device pair per disk.  format=raw is explicit so QEMU never
  * probes (and never lets guest data pick the format); a direct disk bypasses
  * the host page cache (cache=none is O_DIRECT) and uses Linux native AIO,
- * which QEMU only allows together with O_DIRECT.  A caller's disk is an fd
- * in an fdset (-add-fd): QEMU dups it for the access mode it needs, so it
- * can never open the file more widely than the caller did.  q35 puts
+ * which QEMU only allows together with O_DIRECT.  A caller's disk is its fd
+ * in an fdset (-add-fd): QEMU dups it, so it can never open the file more
+ * widely than the caller did.  Without auto-read-only QEMU opens it once,
+ * read-write, and with locking off it takes no OFD lock on a description
+ * we keep open across runs (which would lock the next run out).  q35 puts
  * virtio-blk on PCI, microvm on its virtio-mmio transports. */
 static int push_disks(char ***v, size_t *n, const VmConfig *c, const char *device) {
         int r = 0;
         for (size_t i = 0; r == 0 && i < c->n_disks; i++) {
                 const VmDisk *d = &c->disks[i];
-                char file[64];
+                char file[96];
                 if (!d->path) {
-                        /* QEMU opens a disk read-only first (auto-read-only), then read-write. */
                         r = r ?: strv_push(v, n, "-add-fd");
                         r = r ?: strv_pushf(v, n, "fd=%d,set=%zu,opaque=virtlab-disk%zu", d->fd, i + 1, i);
-                        if (d->ro_fd >= 0) {
-                                r = r ?: strv_push(v, n, "-add-fd");
-                                r = r ?: strv_pushf(v, n, "fd=%d,set=%zu,opaque=virtlab-disk%zu-ro", d->ro_fd, i + 1, i);
-                        }
-                        snprintf(file, sizeof(file), "/dev/fdset/%zu", i + 1);
+                        snprintf(file, sizeof(file), "/dev/fdset/%zu,file.auto-read-only=off,file.locking=off", i + 1);
                 } else if (strchr(d->path, ','))
                         return -EINVAL; /* QEMU would split the option there */
                 r = r ?: strv_push(v, n, "-drive");

@@ -86,7 +86,6 @@ static const SpecField fileio_fields[] = {
 static const SpecDefault bench_defaults[] = { { "runs", 2 }, { "warmup", 0 }, {} };
 
 typedef struct BenchRun {
-        int disk_fd, disk_ro_fd; /* this run's own opens of the caller's disk, -EBADF if none */
         char phase[160];         /* progress text (run_set_phase keeps the pointer) */
         unsigned cell;           /* cells started in this run */
         usec_t t_run;            /* when this run's guest output began */
@@ -96,29 +95,7 @@ typedef struct BenchRun {
 } BenchRun;
 
 static void *bench_data_new(Run *run) {
-        BenchRun *b = calloc(1, sizeof(BenchRun));
-        if (b)
-                b->disk_fd = b->disk_ro_fd = -EBADF;
-        return b;
-}
-
-static void bench_data_free(void *data) {
-        BenchRun *b = data;
-        safe_close(b->disk_fd);
-        safe_close(b->disk_ro_fd);
-        free(b);
-}
-
-/* This run's own open file descriptions of the caller's disk, reopened
- * through our fd in the mode the caller gave (no right gained): QEMU's
- * image locks live on the open file description, so one shared with the
- * previous run's VMM would still be locked. */
-static int reopen_disk(const CallerFile *cf, BenchRun *b) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", cf->fd);
-        b->disk_fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
-        b->disk_ro_fd = b->disk_fd >= 0 ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -EBADF;
-        return b->disk_ro_fd >= 0 ? 0 : -errno;
+        return calloc(1, sizeof(BenchRun));
 }
 
 static BenchType bench_type_of(json_t *spec);
@@ -590,13 +567,7 @@ static int bench_vm_disks(Run *run, VmDisk **ret, size_t *n) {
         if (bench_type_of(spec) == BENCH_FILEIO) {
                 const CallerFile *cf = caller_files_get(&plan->files, CALLER_FILE_DISK);
                 if (cf) {
-                        int r = reopen_disk(cf, bench_state);
-                        if (r < 0) {
-                                run_fail(run, "Cannot reopen the disk passed: %s", strerror(-r));
-                                free(d);
-                                return r;
-                        }
-                        d[1] = (VmDisk) { .fd = bench_state->disk_fd, .ro_fd = bench_state->disk_ro_fd, .direct = true };
+                        d[1] = (VmDisk) { .fd = cf->fd, .direct = true };
                         snprintf(bench_state->test, sizeof(bench_state->test), "%s", spec_string(spec, "disk") ?: "(the disk passed)");
                 } else {
                         int r = scratch_disk(run, bench_state->test, sizeof(bench_state->test));
@@ -774,7 +745,7 @@ static void bench_on_guest_result(Run *run) {
                 .validate = validate_,                                                \
                 .takes_disk = disk_,                                                  \
                 .run_data_new = bench_data_new,                                       \
-                .run_data_free = bench_data_free,                                     \
+                .run_data_free = free,                                                \
                 .on_guest_result = bench_on_guest_result,                             \
                 .guest_powers_off = true,                                             \
                 .guest_cmdline = bench_guest_cmdline,                                 \
