@@ -108,6 +108,16 @@ static int check_pin_cpus(json_t *spec, const SpecField *f, json_t *v, char **re
         return 0;
 }
 
+/* Refused up front where it cannot work (not root, or /proc/sys read-only
+ * as under the unit's ProtectKernelTunables=yes), not at the first run. */
+static int check_drop_caches(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        if (!json_is_true(v) || access("/proc/sys/vm/drop_caches", W_OK) == 0)
+                return 0;
+        return spec_fail(ret_error, "drop_caches cannot be done here: /proc/sys/vm/drop_caches is not writable (%s)",
+                         errno == EROFS ? "read-only: /proc/sys is protected, e.g. by ProtectKernelTunables=yes"
+                                        : strerror(errno));
+}
+
 static int check_image_field(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
         return json_string_length(v) > 0 ? 0 : spec_fail(ret_error, "Field 'image' must be a directory path or image name");
 }
@@ -136,7 +146,7 @@ const SpecField spec_common_fields[] = {
         { .name = "settle_ms", .type = SPEC_INT, .vm_only = true, .has_default = true, .def_int = 500, .min = 0, .max = 60000 },
         { .name = "accel", .type = SPEC_STRING, .vm_only = true, .has_default = true, .def_string = "auto", .check = check_accel },
         { .name = "image", .type = SPEC_STRING, .vm_only = true, .check = check_image_field },
-        SPEC_BOOL_FIELD("drop_caches", false),
+        { .name = "drop_caches", .type = SPEC_BOOL, .has_default = true, .def_bool = false, .check = check_drop_caches },
         { .name = "pin_cpus", .type = SPEC_STRING, .check = check_pin_cpus },
         { .name = "bind_to_client", .type = SPEC_BOOL },
         { .name = "append", .type = SPEC_STRING, .vm_only = true, .check = check_append },
