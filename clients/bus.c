@@ -302,13 +302,15 @@ static int job_start(sd_bus *bus, const char *kind, json_t *spec, Waiter *w) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
         sd_bus_message *reply = NULL;
         int r = start_call(bus, kind, text, &files, &e, &reply);
-        client_files_close(&files);
         free(text);
         if (r < 0) {
                 int code = bus_call_failed("cannot start the experiment", &e, r);
+                client_files_explain(&files, e.message);
+                client_files_close(&files);
                 sd_bus_error_free(&e);
                 return code;
         }
+        client_files_close(&files);
         const char *path;
         r = sd_bus_message_read(reply, "uo", &w->id, &path);
         w->path = r >= 0 ? strdup(path) : NULL;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,10 +13,11 @@
 static int add(ClientFiles *f, const char *role, const char *path, int flags, const char *what) {
         int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
-                fprintf(stderr, "virtlabctl: cannot open %s %s: %s\n", what, path, strerror(errno));
+                fprintf(stderr, "virtlabctl: cannot open %s '%s': %s\n", what, path, strerror(errno));
                 return -1;
         }
         f->role[f->n] = role;
+        f->path[f->n] = strdup(path);
         f->fd[f->n++] = fd;
         return 0;
 }
@@ -67,7 +69,16 @@ int client_files_open(json_t *spec, ClientFiles *ret) {
 }
 
 void client_files_close(ClientFiles *f) {
-        for (size_t i = 0; i < f->n; i++)
+        for (size_t i = 0; i < f->n; i++) {
                 close(f->fd[i]);
+                free(f->path[i]);
+        }
         f->n = 0;
+}
+
+void client_files_explain(const ClientFiles *f, const char *error_message) {
+        if (!error_message || !strstr(error_message, "passed by the caller"))
+                return;
+        for (size_t i = 0; i < f->n; i++)
+                fprintf(stderr, "virtlabctl: %s was %s\n", f->role[i], f->path[i] ? f->path[i] : "?");
 }

@@ -13,6 +13,7 @@
 typedef struct ClientFiles {
         const char *role[CLIENT_FILES_MAX]; /* "image.json", "vmlinux", …, "disk" (static strings) */
         int fd[CLIENT_FILES_MAX];           /* ours */
+        char *path[CLIENT_FILES_MAX];       /* as opened, for messages */
         size_t n;                           /* entries */
 } ClientFiles;
 
@@ -20,3 +21,6 @@ typedef struct ClientFiles {
  * (n may be 0), or -1 after printing which file could not be opened. */
 int client_files_open(json_t *spec, ClientFiles *ret);
 void client_files_close(ClientFiles *f);
+/* virtlabd names the files it was handed by role only ("image.json (passed
+ * by the caller)"): after a refusal, say which paths those were. */
+void client_files_explain(const ClientFiles *f, const char *error_message);

@@ -109,8 +109,8 @@ def main():
                     "bench", "fileio", "--vmm", "qemu-microvm", "--disk", disk, "--threads", "1")
     if mvm:
         argv = " ".join(mvm["runs"][0].get("vmm_argv", []))
-        tap.ok(f"file={disk},if=none" in argv and "cache=none,aio=native" in argv and "virtio-blk-device" in argv,
-               "microvm gets the user's disk on virtio-mmio with the host cache off", argv[-600:])
+        tap.ok("file=/dev/fdset/" in argv and "opaque=virtlab-disk1" in argv and "cache=none,aio=native" in argv and "virtio-blk-device" in argv,
+               "microvm gets the user's disk (as our fd, in an fdset) on virtio-mmio with the host cache off", argv[-600:])
     if cpu:
         p = lab.ctl("results", str(cpu["job_id"]))
         tap.ok(p.returncode == 0 and "events/s" in p.stdout and "±" in p.stdout, "results renders the bench table", p.stdout)
