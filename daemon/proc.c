@@ -1,11 +1,17 @@
 /* proc.c — /proc readers (see proc.h). */
 #include "proc.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/resource.h>
 
 #include "util.h"
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
 
 /* Reads a small /proc file into buf (NUL-terminated); bytes read or -errno. */
 static ssize_t read_small(const char *path, char *buf, size_t size) {
@@ -52,6 +58,30 @@ int proc_pressure_some_usec(const char *resource, uint64_t *ret) {
         if (!t)
                 return -EBADMSG;
         *ret = strtoull(t + strlen(" total="), NULL, 10);
+        return 0;
+}
+
+int proc_sched_usec(pid_t pid, uint64_t *run_us, uint64_t *wait_us) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+        _cleanup_(closedirp) DIR *d = opendir(path);
+        if (!d)
+                return -errno;
+        uint64_t run_ns = 0, wait_ns = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                char file[384], buf[128];
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(file, sizeof(file), "%s/%s/schedstat", path, de->d_name);
+                unsigned long long r, w;
+                if (read_small(file, buf, sizeof(buf)) > 0 && sscanf(buf, "%llu %llu", &r, &w) == 2) {
+                        run_ns += r;
+                        wait_ns += w;
+                }
+        }
+        *run_us = run_ns / 1000;
+        *wait_us = wait_ns / 1000;
         return 0;
 }
 

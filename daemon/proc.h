@@ -14,6 +14,9 @@ int proc_thread_count(pid_t pid);
  * "io", "memory"): time at least one task waited for it.  -ENOENT where the
  * kernel has no PSI (before 4.20, or booted psi=0). */
 int proc_pressure_some_usec(const char *resource, uint64_t *ret);
+/* Summed over pid's live threads (/proc/PID/task/TID/schedstat): time on a
+ * CPU and time runnable but waiting for one, microseconds.  -errno. */
+int proc_sched_usec(pid_t pid, uint64_t *run_us, uint64_t *wait_us);
 /* CPU time (user + system) this process has used, microseconds. */
 uint64_t proc_self_cpu_usec(void);
 /* sync + write 3 to /proc/sys/vm/drop_caches (needs root); -errno. */

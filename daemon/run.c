@@ -30,9 +30,11 @@
 #define QUIT_GRACE_USEC (5 * USEC_PER_SEC)
 #define QMP_EVENTS_MAX 64
 #define INTRUSIONS_MAX 16
-/* A run during which some task waited for the CPU this share of the time
- * was measured on a busy host: it is flagged "contended". */
-#define CONTENTION_CPU_SHARE 0.10
+/* A run whose VMM spent this share of its runnable time waiting for a CPU
+ * (its threads' schedstat) was measured on a busy host: it is flagged
+ * "contended".  Host-wide PSI is recorded too but does not flag: a VMM with
+ * more busy threads than the host has CPUs raises it by itself. */
+#define CONTENTION_WAIT_SHARE 0.10
 
 /* What the host was doing while a run ran (Linux PSI and our own CPU time). */
 typedef struct HostLoad {
@@ -69,6 +71,9 @@ struct Run {
         char *error;              /* why the run failed, NULL if it did not */
         HostLoad load_start;      /* the host when the run started */
         json_t *intrusions;       /* [{"what", "t_ms"}]: calls that touched the VM while it was measured */
+        uint64_t vmm_run_us;      /* the VMM's threads on a CPU, at the end of the measured window */
+        uint64_t vmm_wait_us;     /* ... and runnable but waiting for one */
+        bool vmm_sched;           /* those two were read */
 };
 
 static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata);
@@ -160,7 +165,17 @@ static void run_kill_after_grace(Run *run) {
         vm_kill(run->vm);
 }
 
+/* The VMM's scheduler times so far: called where the measured window ends
+ * (the guest's result, the kind stopping the VM), before the VMM exits and
+ * its threads' counters go with it. */
+static void run_sample_vmm_sched(Run *run) {
+        if (run->vm && vm_running(run->vm) &&
+            proc_sched_usec(vm_pid(run->vm), &run->vmm_run_us, &run->vmm_wait_us) == 0)
+                run->vmm_sched = true;
+}
+
 void run_stop_vm(Run *run) {
+        run_sample_vmm_sched(run);
         run->stopping = true;
         run_set_phase(run, "shutdown");
         QmpClient *q = run_qmp(run);
@@ -292,6 +307,7 @@ static void run_on_guest_result_line(Run *run, usec_t t) {
                 return;
         }
         run->t_result = t;
+        run_sample_vmm_sched(run);
         json_int_t rc = json_integer_value(json_object_get(res, "rc"));
         if (rc != 0) {
                 run_fail(run, "Guest job '%s' failed with rc %" JSON_INTEGER_FORMAT, run->kind->guest_job, rc);
@@ -516,12 +532,18 @@ static void record_contention(Run *run) {
         json_t *c = json_pack("{s:f, s:f}", "wall_ms", wall_ms, "daemon_cpu_ms",
                               (double) (end.daemon_cpu - b->daemon_cpu) / USEC_PER_MSEC);
         bool contended = json_array_size(run->intrusions) > 0;
+        if (c && run->vmm_sched && run->vmm_run_us + run->vmm_wait_us > 0) {
+                double share = (double) run->vmm_wait_us / (double) (run->vmm_run_us + run->vmm_wait_us);
+                json_object_set_new(c, "vmm_cpu_ms", json_real((double) run->vmm_run_us / USEC_PER_MSEC));
+                json_object_set_new(c, "vmm_wait_ms", json_real((double) run->vmm_wait_us / USEC_PER_MSEC));
+                json_object_set_new(c, "vmm_wait_share", json_real(share));
+                contended = contended || share >= CONTENTION_WAIT_SHARE;
+        }
         if (c && b->psi && end.psi && wall_ms > 0) {
-                double cpu = (double) (end.cpu_some - b->cpu_some) / USEC_PER_MSEC / wall_ms;
-                json_object_set_new(c, "cpu_pressure_share", json_real(cpu));
+                json_object_set_new(c, "cpu_pressure_share",
+                                    json_real((double) (end.cpu_some - b->cpu_some) / USEC_PER_MSEC / wall_ms));
                 json_object_set_new(c, "io_pressure_share",
                                     json_real((double) (end.io_some - b->io_some) / USEC_PER_MSEC / wall_ms));
-                contended = contended || cpu >= CONTENTION_CPU_SHARE;
         } else if (c)
                 json_object_set_new(c, "pressure", json_string("not measured: no /proc/pressure (a kernel without PSI: "
                                                                "before Linux 4.20, or booted with psi=0)"));
@@ -545,6 +567,8 @@ static void run_seal(Run *run) {
         if (run->ended)
                 return;
         run->ended = true;
+        if (!run->vmm_sched)
+                run_sample_vmm_sched(run);
         if (run->vm)
                 run_record_phases(run);
         record_contention(run);
