@@ -1,5 +1,5 @@
-/* run.c — one run (run.h): a VM from spawn to exit, or one start_run() of a
- * VM-less kind.
+/* run.c — one run (run.h): a VM from spawn to exit, the many VMs of a
+ * multi-VM kind, or one start_run() of a VM-less kind.
  *
  *   spawn → (QMP greeting) → first console byte → kernel banner → init
  *   marker → result frame → kind measures → power-off or QMP quit → reap
@@ -8,6 +8,11 @@
  * Each milestone is a CLOCK_MONOTONIC timestamp.  A run fails on the first
  * of: a failure reported by the kind, a fatal line in the VMM's log, an
  * unexpected exit, or its deadline; the first reason is the one kept.
+ *
+ * Every VM is a RunVm: its Vm, console parser, milestones and the record
+ * they go to (the sample itself for a single-VM run, sample.vms[i] for a
+ * multi-VM one).  One code path spawns, watches and ends them all; a
+ * multi-VM run ends once it failed or was stopped and its last VM exited.
  *
  * Divisions: accessors · the kind's API · spawn · console · VMM log and QMP
  * · exit and judgement · end. */
@@ -45,13 +50,12 @@ typedef struct HostLoad {
         uint64_t daemon_cpu;      /* our own CPU time, µs */
 } HostLoad;
 
-struct Run {
-        RunContext ctx;           /* job, plan, VMM, callbacks */
-        const ExperimentKind *kind; /* what is measured */
-        json_t *spec;             /* the job's spec (borrowed) */
-        json_t *sample;           /* the sample document being filled */
-        void *data;               /* the kind's per-run data */
-        Vm *vm;                   /* the VMM, NULL before spawn and after free */
+/* One VM of a run. */
+typedef struct RunVm {
+        Run *run;                 /* owner */
+        unsigned index;           /* in run->vms */
+        Vm *vm;                   /* the VMM, NULL after free */
+        json_t *doc;              /* its record: the sample (single-VM run) or sample.vms[index] */
         GuestConsole console;     /* the guest protocol parser */
         usec_t t_kernel;          /* first kernel banner */
         usec_t t_init;            /* init marker */
@@ -59,24 +63,42 @@ struct Run {
         json_t *vmm_phases;       /* {phase: monotonic usec} the VMM logged itself */
         json_t *qmp_events;       /* [{"event", "t_ms", "data"}] */
         char last_line[256];      /* last console line, for error messages */
+        bool stopping;            /* asked to quit: its exit is success */
+        bool exited;              /* its on_exit came */
+        bool recorded;            /* its milestones are in doc */
+        uint64_t sched_run_us;    /* its threads on a CPU, at the end of its measured window */
+        uint64_t sched_wait_us;   /* ... and runnable but waiting for one */
+        bool sched;               /* those two were read */
+} RunVm;
+
+struct Run {
+        RunContext ctx;           /* job, plan, VMM, callbacks */
+        const ExperimentKind *kind; /* what is measured */
+        json_t *spec;             /* the job's spec (borrowed) */
+        json_t *sample;           /* the sample document being filled */
+        void *data;               /* the kind's per-run data */
+        RunVm **vms;              /* every VM spawned, in order */
+        size_t n_vms;             /* entries in vms */
+        size_t alive;             /* VMs not exited yet */
+        json_t *vm_docs;          /* sample.vms (multi-VM runs) */
         struct event *deadline;   /* run timeout */
         struct event *timer;      /* run_after() */
         struct event *done;       /* on_done from a fresh loop iteration */
         void (*timer_fn)(Run *run); /* what the timer calls */
-        bool stopping;            /* run_stop_vm() was called: exit is success */
+        bool stopping;            /* the kind stopped its VMs: their exits are success */
         bool ended;               /* the sample is complete */
         void (*stopper)(void *data, bool now); /* ends what a start_run kind started */
         void *stopper_data;       /* for stopper */
         const char *phase;        /* for progress */
+        cpu_set_t pin;            /* CPUs the VMMs are pinned to */
+        bool pinned;              /* pin is set */
         char *error;              /* why the run failed, NULL if it did not */
         HostLoad load_start;      /* the host when the run started */
         json_t *intrusions;       /* [{"what", "t_ms"}]: calls that touched the VM while it was measured */
-        uint64_t vmm_run_us;      /* the VMM's threads on a CPU, at the end of the measured window */
-        uint64_t vmm_wait_us;     /* ... and runnable but waiting for one */
-        bool vmm_sched;           /* those two were read */
 };
 
 static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata);
+static void run_vm_sample_sched(RunVm *rv);
 static void run_on_qmp_ready(Vm *vm, void *userdata);
 static void run_on_qmp_event(Vm *vm, usec_t t, const char *event, json_t *data, void *userdata);
 static void run_on_vmm_log_line(Vm *vm, usec_t t, VmLogSource src, const char *line, void *userdata);
@@ -98,21 +120,58 @@ unsigned run_index(Run *run) { return run->ctx.index; }
 bool run_is_warmup(Run *run) { return run->ctx.warmup; }
 struct event_base *run_event_base(Run *run) { return run->ctx.base; }
 const char *run_logs_dir(Run *run) { return run->ctx.logs_dir; }
-pid_t run_vmm_pid(Run *run) { return run->vm ? vm_pid(run->vm) : 0; }
-QmpClient *run_qmp(Run *run) { return run->vm ? vm_qmp(run->vm) : NULL; }
 bool run_vmm_has_hmp(Run *run) { return run->ctx.vmm && run->ctx.vmm->backend->caps.has_hmp; }
-const char *run_guest_output(Run *run) { return run->console.output ?: ""; }
-json_t *run_guest_result(Run *run) { return run->console.result; }
 const char *run_phase(Run *run) { return run->phase ?: ""; }
 const char *run_error(Run *run) { return run->error; }
 bool run_ended(Run *run) { return run->ended; }
+size_t run_vm_count(Run *run) { return run->n_vms; }
+size_t run_vms_alive(Run *run) { return run->alive; }
 
-QmpClient *run_hmp(Run *run) {
-        return run->vm && vm_running(run->vm) && run_vmm_has_hmp(run) ? run_qmp(run) : NULL;
+static RunVm *run_vm(Run *run, size_t i) {
+        return i < run->n_vms ? run->vms[i] : NULL;
+}
+static Vm *run_first_vm(Run *run) {
+        return run->n_vms > 0 ? run->vms[0]->vm : NULL;
 }
 
-static double ms_since_spawn(const Run *run, usec_t t) {
-        return t ? (double) (t - vm_t_spawn(run->vm)) / USEC_PER_MSEC : -1.0;
+pid_t run_vm_pid(Run *run, size_t i) {
+        RunVm *rv = run_vm(run, i);
+        return rv && rv->vm && vm_running(rv->vm) ? vm_pid(rv->vm) : 0;
+}
+json_t *run_vm_record(Run *run, size_t i) {
+        RunVm *rv = run_vm(run, i);
+        return rv ? rv->doc : NULL;
+}
+double run_vm_boot_ms(Run *run, size_t i) {
+        RunVm *rv = run_vm(run, i);
+        return rv && rv->t_init ? (double) (rv->t_init - vm_t_spawn(rv->vm)) / USEC_PER_MSEC : -1.0;
+}
+usec_t run_vm_t_spawn(Run *run, size_t i) {
+        RunVm *rv = run_vm(run, i);
+        return rv ? vm_t_spawn(rv->vm) : 0;
+}
+usec_t run_vm_t_ready(Run *run, size_t i) {
+        RunVm *rv = run_vm(run, i);
+        return rv ? rv->t_result : 0;
+}
+
+pid_t run_vmm_pid(Run *run) { return run_vm_pid(run, 0); }
+QmpClient *run_qmp(Run *run) { return run_first_vm(run) ? vm_qmp(run_first_vm(run)) : NULL; }
+const char *run_guest_output(Run *run) { return run->n_vms ? run->vms[0]->console.output ?: "" : ""; }
+json_t *run_guest_result(Run *run) { return run->n_vms ? run->vms[0]->console.result : NULL; }
+
+QmpClient *run_hmp(Run *run) {
+        Vm *vm = run_first_vm(run);
+        return vm && vm_running(vm) && run_vmm_has_hmp(run) ? run_qmp(run) : NULL;
+}
+
+static double ms_since_spawn(const RunVm *rv, usec_t t) {
+        return t ? (double) (t - vm_t_spawn(rv->vm)) / USEC_PER_MSEC : -1.0;
+}
+
+static void run_kill_vms(Run *run) {
+        for (size_t i = 0; i < run->n_vms; i++)
+                vm_kill(run->vms[i]->vm);
 }
 
 /* ---- the kind's API --------------------------------------------------- */
@@ -133,7 +192,7 @@ void run_fail(Run *run, const char *fmt, ...) {
         va_end(ap);
         (void) utf8_scrub(run->error); /* it reaches D-Bus and JSON */
         log_debug("Job %u run %u failed: %s", run->ctx.job_id, run->ctx.index, run->error);
-        vm_kill(run->vm);
+        run_kill_vms(run);
         if (run->stopper)
                 run->stopper(run->stopper_data, false);
 }
@@ -152,7 +211,7 @@ void run_after_settle(Run *run, void (*fn)(Run *run)) {
 
 static void run_on_timer(evutil_socket_t fd, short what, void *userdata) {
         Run *run = userdata;
-        bool alive = run->kind->vm_less || (run->vm && vm_running(run->vm));
+        bool alive = run->kind->vm_less || run->kind->multi_vm || (run_first_vm(run) && vm_running(run_first_vm(run)));
         if (run->timer_fn && !run->error && !run->ended && alive)
                 run->timer_fn(run);
 }
@@ -162,27 +221,54 @@ static void quit_reply(QmpClient *c, int error, json_t *result, const char *cls,
 }
 
 static void run_kill_after_grace(Run *run) {
-        vm_kill(run->vm);
+        run_kill_vms(run);
 }
 
 /* The VMM's scheduler times so far: called where the measured window ends
  * (the guest's result, the kind stopping the VM), before the VMM exits and
  * its threads' counters go with it. */
-static void run_sample_vmm_sched(Run *run) {
-        if (run->vm && vm_running(run->vm) &&
-            proc_sched_usec(vm_pid(run->vm), &run->vmm_run_us, &run->vmm_wait_us) == 0)
-                run->vmm_sched = true;
+static void run_vm_sample_sched(RunVm *rv) {
+        if (rv->vm && vm_running(rv->vm) && proc_sched_usec(vm_pid(rv->vm), &rv->sched_run_us, &rv->sched_wait_us) == 0)
+                rv->sched = true;
 }
 
+/* QMP "quit", or SIGKILL without QMP; its exit is then a success. */
+static void run_vm_quit(RunVm *rv) {
+        if (rv->exited || rv->stopping)
+                return;
+        run_vm_sample_sched(rv);
+        rv->stopping = true;
+        QmpClient *q = vm_qmp(rv->vm);
+        if (!q || qmp_client_call(q, "quit", NULL, QUIT_GRACE_USEC, quit_reply, rv) < 0)
+                vm_kill(rv->vm);
+}
+
+static void run_maybe_end(Run *run);
+
 void run_stop_vm(Run *run) {
-        run_sample_vmm_sched(run);
         run->stopping = true;
         run_set_phase(run, "shutdown");
-        QmpClient *q = run_qmp(run);
-        if (!q || qmp_client_call(q, "quit", NULL, QUIT_GRACE_USEC, quit_reply, run) < 0)
-                vm_kill(run->vm);
-        else
-                (void) run_after(run, QUIT_GRACE_USEC, run_kill_after_grace);
+        for (size_t i = 0; i < run->n_vms; i++)
+                run_vm_quit(run->vms[i]);
+        (void) run_after(run, QUIT_GRACE_USEC, run_kill_after_grace);
+        run_maybe_end(run); /* a multi-VM run whose VMs had all exited already */
+}
+
+void run_vm_fail(Run *run, size_t i, const char *fmt, ...) {
+        RunVm *rv = run_vm(run, i);
+        if (!rv || rv->exited || json_object_get(rv->doc, "error"))
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        char *why = NULL;
+        if (vasprintf(&why, fmt, ap) < 0)
+                why = NULL;
+        va_end(ap);
+        (void) utf8_scrub(why);
+        json_object_set_new(rv->doc, "error", json_string(why ?: "failed"));
+        free(why);
+        rv->stopping = true; /* its exit is ours, not to be judged again */
+        vm_kill(rv->vm);
 }
 
 void run_set_stopper(Run *run, void (*stop)(void *data, bool now), void *data) {
@@ -243,17 +329,52 @@ static int run_console_log(Run *run, char **ret) {
                 return -ENOMEM;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        return asprintf(ret, "%s/run-%u.log", dir, run->ctx.index) < 0 ? -ENOMEM : 0;
+        int n = run->kind->multi_vm ? asprintf(ret, "%s/run-%u-vm%zu.log", dir, run->ctx.index, run->n_vms)
+                                    : asprintf(ret, "%s/run-%u.log", dir, run->ctx.index);
+        return n < 0 ? -ENOMEM : 0;
 }
 
-static int run_spawn(Run *run) {
+static RunVm *run_vm_free(RunVm *rv) {
+        if (!rv)
+                return NULL;
+        vm_free(rv->vm);
+        guest_console_done(&rv->console);
+        json_decref(rv->vmm_phases);
+        json_decref(rv->qmp_events);
+        json_decref(rv->doc);
+        free(rv);
+        return NULL;
+}
+
+/* A RunVm appended to run->vms, its record in place, no Vm yet. */
+static int run_vm_new(Run *run, RunVm **ret) {
+        if (run->n_vms % 16 == 0) {
+                RunVm **v = realloc(run->vms, (run->n_vms + 16) * sizeof(RunVm *));
+                if (!v)
+                        return -ENOMEM;
+                run->vms = v;
+        }
+        RunVm *rv = calloc(1, sizeof(RunVm));
+        if (!rv)
+                return -ENOMEM;
+        *rv = (RunVm) { .run = run, .index = (unsigned) run->n_vms, .vmm_phases = json_object(), .qmp_events = json_array() };
+        guest_console_init(&rv->console, run->ctx.plan->image ? run->ctx.plan->image->marker : NULL);
+        rv->doc = run->kind->multi_vm ? json_pack("{s:I}", "index", (json_int_t) rv->index) : json_incref(run->sample);
+        if (!rv->vmm_phases || !rv->qmp_events || !rv->doc ||
+            (run->kind->multi_vm && json_array_append(run->vm_docs, rv->doc) < 0)) {
+                run_vm_free(rv);
+                return -ENOMEM;
+        }
+        run->vms[run->n_vms++] = rv;
+        *ret = rv;
+        return 0;
+}
+
+static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
+        Run *run = rv->run;
         const JobPlan *p = run->ctx.plan;
         const PlanVmm *v = run->ctx.vmm;
-        cpu_set_t pin;
-        bool pinned;
-        int r = run_prepare_host(run, &pin, &pinned);
-        if (r < 0)
-                return r;
+        int r;
         _cleanup_free_ char *cmdline = run_cmdline(run), *log_path = NULL;
         _cleanup_free_ VmDevice *devices = NULL;
         _cleanup_free_ VmDisk *disks = NULL;
@@ -281,12 +402,13 @@ static int run_spawn(Run *run) {
                             .n_disks = n_disks },
                 .run_dir = run->ctx.run_dir,
                 .console_log = log_path,
-                .affinity = pinned ? &pin : NULL,
+                .affinity = pin,
                 .inherit_fds = p->inherit_fds,
                 .n_inherit_fds = p->n_inherit_fds,
         };
-        json_object_set_new(run->sample, "console_log", json_string(log_path));
-        json_object_set_new(run->sample, "cmdline", json_string(cmdline));
+        json_object_set_new(rv->doc, "console_log", json_string(log_path));
+        if (rv->index == 0)
+                json_object_set_new(run->sample, "cmdline", json_string(cmdline));
         static const VmCallbacks cb = {
                 .on_console_line = run_on_console_line,
                 .on_qmp_ready = run_on_qmp_ready,
@@ -295,19 +417,66 @@ static int run_spawn(Run *run) {
                 .on_log_overflow = run_on_log_overflow,
                 .on_exit = run_on_exit,
         };
-        return vm_spawn(run->ctx.base, &o, &cb, run, &run->vm);
+        r = vm_spawn(run->ctx.base, &o, &cb, rv, &rv->vm);
+        if (r >= 0) {
+                run->alive++;
+                if (run->kind->multi_vm)
+                        json_object_set_new(rv->doc, "pid", json_integer(vm_pid(rv->vm)));
+        }
+        return r;
+}
+
+/* The host as the spec asks (drop caches, pinning), once per run. */
+static int run_host_setup(Run *run) {
+        bool pinned;
+        int r = run_prepare_host(run, &run->pin, &pinned);
+        run->pinned = r >= 0 && pinned;
+        return r;
+}
+
+static int run_spawn(Run *run) {
+        RunVm *rv;
+        int r = run_host_setup(run);
+        r = r ?: run_vm_new(run, &rv);
+        return r ?: run_vm_spawn(rv, run->pinned ? &run->pin : NULL);
+}
+
+int run_spawn_vm(Run *run, size_t *ret_index) {
+        RunVm *rv;
+        if (run->error || run->stopping || run->ended)
+                return -ECANCELED;
+        int r = run_vm_new(run, &rv);
+        if (r < 0)
+                return r;
+        *ret_index = rv->index;
+        r = run_vm_spawn(rv, run->pinned ? &run->pin : NULL);
+        if (r < 0) {
+                json_object_set_new(rv->doc, "error", json_sprintf("Failed to start %s: %s", run->ctx.vmm->info.path,
+                                                                   strerror(-r)));
+                rv->exited = true;
+        }
+        return r;
 }
 
 /* ---- console ---------------------------------------------------------- */
 
-static void run_on_guest_result_line(Run *run, usec_t t) {
-        json_t *res = run->console.result;
-        if (!res) {
-                run_fail(run, "%s", run->console.result_error);
+static void run_vm_on_result(RunVm *rv, usec_t t) {
+        Run *run = rv->run;
+        json_t *res = rv->console.result;
+        rv->t_result = t;
+        run_vm_sample_sched(rv);
+        if (run->kind->multi_vm) {
+                json_int_t rc = json_integer_value(json_object_get(res, "rc"));
+                if (!res || rc != 0)
+                        run_vm_fail(run, rv->index, "%s", !res ? rv->console.result_error : "guest job failed");
+                else if (run->kind->on_vm_ready)
+                        run->kind->on_vm_ready(run, rv->index);
                 return;
         }
-        run->t_result = t;
-        run_sample_vmm_sched(run);
+        if (!res) {
+                run_fail(run, "%s", rv->console.result_error);
+                return;
+        }
         json_int_t rc = json_integer_value(json_object_get(res, "rc"));
         if (rc != 0) {
                 run_fail(run, "Guest job '%s' failed with rc %" JSON_INTEGER_FORMAT, run->kind->guest_job, rc);
@@ -320,57 +489,68 @@ static void run_on_guest_result_line(Run *run, usec_t t) {
 }
 
 static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata) {
-        Run *run = userdata;
-        snprintf(run->last_line, sizeof(run->last_line), "%s", line);
-        unsigned ev = guest_console_feed(&run->console, line);
+        RunVm *rv = userdata;
+        Run *run = rv->run;
+        bool lead = rv->index == 0 || !run->kind->multi_vm; /* the VM whose phases are the run's */
+        snprintf(rv->last_line, sizeof(rv->last_line), "%s", line);
+        unsigned ev = guest_console_feed(&rv->console, line);
         if (ev & GUEST_LINE_KERNEL) {
-                run->t_kernel = t;
-                run_set_phase(run, "kernel");
+                rv->t_kernel = t;
+                if (lead)
+                        run_set_phase(run, "kernel");
         }
         if (ev & GUEST_LINE_INIT) {
-                run->t_init = t;
-                run_set_phase(run, "init");
+                rv->t_init = t;
+                if (lead)
+                        run_set_phase(run, "init");
         }
-        if ((ev & GUEST_LINE_OUTPUT) && run->kind->on_guest_line)
+        if ((ev & GUEST_LINE_OUTPUT) && run->kind->on_guest_line && !run->kind->multi_vm)
                 run->kind->on_guest_line(run, line);
         if (ev & GUEST_LINE_RESULT)
-                run_on_guest_result_line(run, t);
+                run_vm_on_result(rv, t);
 }
 
 /* ---- VMM log and QMP -------------------------------------------------- */
 
 static void run_on_qmp_ready(Vm *vm, void *userdata) {
-        Run *run = userdata;
+        RunVm *rv = userdata;
         _cleanup_free_ char *version = NULL;
-        if (qmp_client_version(vm_qmp(vm), &version) >= 0)
-                json_object_set_new(run->sample, "vmm_qmp_version", json_string(version));
-        if (!run->t_kernel && !run->t_init)
-                run_set_phase(run, "firmware");
+        if (rv->index == 0 && qmp_client_version(vm_qmp(vm), &version) >= 0)
+                json_object_set_new(rv->run->sample, "vmm_qmp_version", json_string(version));
+        if (rv->index == 0 && !rv->t_kernel && !rv->t_init)
+                run_set_phase(rv->run, "firmware");
 }
 
 static void run_on_qmp_event(Vm *vm, usec_t t, const char *event, json_t *data, void *userdata) {
-        Run *run = userdata;
-        if (json_array_size(run->qmp_events) >= QMP_EVENTS_MAX)
+        RunVm *rv = userdata;
+        if (json_array_size(rv->qmp_events) >= QMP_EVENTS_MAX)
                 return;
-        json_t *e = json_pack("{s:s, s:f}", "event", event, "t_ms", ms_since_spawn(run, t));
+        json_t *e = json_pack("{s:s, s:f}", "event", event, "t_ms", ms_since_spawn(rv, t));
         if (e && data)
                 json_object_set(e, "data", data);
-        json_array_append_new(run->qmp_events, e);
+        json_array_append_new(rv->qmp_events, e);
 }
 
 static void run_on_vmm_log_line(Vm *vm, usec_t t, VmLogSource src, const char *line, void *userdata) {
-        Run *run = userdata;
+        RunVm *rv = userdata;
+        Run *run = rv->run;
         const VmmBackend *b = run->ctx.vmm->backend;
         VmmLogEvent ev = b->parse_log_line ? b->parse_log_line(line) : (VmmLogEvent) {};
-        if (ev.type == VMM_LOG_PHASE && !json_object_get(run->vmm_phases, ev.phase))
-                json_object_set_new(run->vmm_phases, ev.phase, json_integer((json_int_t) t));
+        if (ev.type == VMM_LOG_PHASE && !json_object_get(rv->vmm_phases, ev.phase))
+                json_object_set_new(rv->vmm_phases, ev.phase, json_integer((json_int_t) t));
+        else if (ev.type == VMM_LOG_FATAL && run->kind->multi_vm)
+                run_vm_fail(run, rv->index, "KVM error in the VMM's %s: %s", src == VM_LOG_FILE ? "log" : "output", line);
         else if (ev.type == VMM_LOG_FATAL)
                 run_fail(run, "KVM error in the VMM's %s%s: %s", src == VM_LOG_FILE ? "log" : "output",
-                         run->t_init ? "" : " before the init marker", line);
+                         rv->t_init ? "" : " before the init marker", line);
 }
 
 static void run_on_log_overflow(Vm *vm, void *userdata) {
-        run_fail(userdata, "The VMM's own log grew past %zu MiB", VM_VMM_LOG_MAX >> 20);
+        RunVm *rv = userdata;
+        if (rv->run->kind->multi_vm)
+                run_vm_fail(rv->run, rv->index, "The VMM's own log grew past %zu MiB", VM_VMM_LOG_MAX >> 20);
+        else
+                run_fail(rv->run, "The VMM's own log grew past %zu MiB", VM_VMM_LOG_MAX >> 20);
 }
 
 /* ---- exit and judgement ----------------------------------------------- */
@@ -380,13 +560,14 @@ static void run_on_log_overflow(Vm *vm, void *userdata) {
  * marker, and so when, on our clock, it started.  Only under KVM with an
  * invariant TSC is that the host's clock rate; elsewhere nothing is
  * recorded rather than a made-up figure. */
-static void record_guest_clock(Run *run, json_t *g) {
+static void record_guest_clock(RunVm *rv, json_t *g) {
+        Run *run = rv->run;
         const HostInfo *h = run->ctx.plan->host;
         json_t *entry = json_object_get(g, "tsc_entry"), *marker = json_object_get(g, "tsc_marker");
-        if (!json_is_integer(entry) || !json_is_integer(marker) || !run->t_init)
+        if (!json_is_integer(entry) || !json_is_integer(marker) || !rv->t_init)
                 return;
         if (run->ctx.vmm->accel != ACCEL_KVM || !h->tsc_invariant || !h->tsc_khz) {
-                json_object_set_new(run->sample, "guest_clock",
+                json_object_set_new(rv->doc, "guest_clock",
                                     json_string("not recorded: the guest's TSC runs at the host's rate only under KVM "
                                                 "with an invariant TSC"));
                 return;
@@ -394,50 +575,57 @@ static void record_guest_clock(Run *run, json_t *g) {
         double ms = (double) (json_integer_value(marker) - json_integer_value(entry)) / (double) h->tsc_khz;
         if (ms < 0)
                 return;
-        json_object_set_new(run->sample, "guest_entry_to_marker_ms", json_real(ms));
-        json_object_set_new(run->sample, "t_guest_entry_ms", json_real(ms_since_spawn(run, run->t_init) - ms));
+        json_object_set_new(rv->doc, "guest_entry_to_marker_ms", json_real(ms));
+        json_object_set_new(rv->doc, "t_guest_entry_ms", json_real(ms_since_spawn(rv, rv->t_init) - ms));
 }
 
-static void record_vmm_phases(Run *run) {
+static void record_vmm_phases(RunVm *rv) {
         const char *key;
         json_t *v;
-        json_object_foreach(run->vmm_phases, key, v) {
+        json_object_foreach(rv->vmm_phases, key, v) {
                 char name[96];
                 snprintf(name, sizeof(name), "t_%s_ms", key);
-                json_object_set_new(run->sample, name, json_real(ms_since_spawn(run, (usec_t) json_integer_value(v))));
+                json_object_set_new(rv->doc, name, json_real(ms_since_spawn(rv, (usec_t) json_integer_value(v))));
         }
 }
 
-static void run_record_phases(Run *run) {
-        Vm *vm = run->vm;
-        json_t *s = run->sample;
+/* The VM's milestones into its record; the first VM's argv and log into the sample. */
+static void run_vm_note_milestones(RunVm *rv) {
+        Vm *vm = rv->vm;
+        json_t *s = rv->doc;
+        if (!vm || rv->recorded)
+                return;
+        rv->recorded = true;
         json_object_set_new(s, "t_spawn_ms", json_real(0.0));
-        json_object_set_new(s, "t_exec_ms", json_real(ms_since_spawn(run, vm_t_exec(vm))));
+        json_object_set_new(s, "t_exec_ms", json_real(ms_since_spawn(rv, vm_t_exec(vm))));
         if (vm_t_qmp(vm))
-                json_object_set_new(s, "t_qmp_ms", json_real(ms_since_spawn(run, vm_t_qmp(vm))));
+                json_object_set_new(s, "t_qmp_ms", json_real(ms_since_spawn(rv, vm_t_qmp(vm))));
         if (vm_t_console(vm))
-                json_object_set_new(s, "t_console_ms", json_real(ms_since_spawn(run, vm_t_console(vm))));
-        if (run->t_kernel)
-                json_object_set_new(s, "t_kernel_ms", json_real(ms_since_spawn(run, run->t_kernel)));
-        if (run->t_init) {
-                json_object_set_new(s, "t_init_ms", json_real(ms_since_spawn(run, run->t_init)));
-                json_object_set_new(s, "boot_ms", json_real(ms_since_spawn(run, run->t_init)));
+                json_object_set_new(s, "t_console_ms", json_real(ms_since_spawn(rv, vm_t_console(vm))));
+        if (rv->t_kernel)
+                json_object_set_new(s, "t_kernel_ms", json_real(ms_since_spawn(rv, rv->t_kernel)));
+        if (rv->t_init) {
+                json_object_set_new(s, "t_init_ms", json_real(ms_since_spawn(rv, rv->t_init)));
+                json_object_set_new(s, "boot_ms", json_real(ms_since_spawn(rv, rv->t_init)));
         }
-        json_t *g = run->console.result;
+        json_t *g = rv->console.result;
         json_t *ns = g ? json_object_get(g, "boottime_at_marker_ns") : NULL;
         if (json_is_integer(ns))
                 json_object_set_new(s, "guest_uptime_at_init_ms", json_real((double) json_integer_value(ns) / 1e6));
-        if (g)
+        if (g && !rv->run->kind->multi_vm)
                 json_object_set(s, "guest", g);
-        record_guest_clock(run, g);
-        record_vmm_phases(run);
-        if (json_array_size(run->qmp_events) > 0)
-                json_object_set(s, "qmp_events", run->qmp_events);
+        record_guest_clock(rv, g);
+        record_vmm_phases(rv);
+        if (json_array_size(rv->qmp_events) > 0)
+                json_object_set(s, "qmp_events", rv->qmp_events);
+        if (rv->index > 0)
+                return;
+        json_t *sample = rv->run->sample;
         if (vm_log_path(vm))
-                json_object_set_new(s, "vmm_log", json_string(vm_log_path(vm)));
-        json_object_set_new(s, "vmm_argv", strv_to_json(vm_argv(vm)));
-        if (run->ctx.vmm->backend->env)
-                json_object_set_new(s, "vmm_env", strv_to_json((char *const *) run->ctx.vmm->backend->env));
+                json_object_set_new(sample, "vmm_log", json_string(vm_log_path(vm)));
+        json_object_set_new(sample, "vmm_argv", strv_to_json(vm_argv(vm)));
+        if (rv->run->ctx.vmm->backend->env)
+                json_object_set_new(sample, "vmm_env", strv_to_json((char *const *) rv->run->ctx.vmm->backend->env));
 }
 
 static bool is_complaint(const char *line, size_t len) {
@@ -467,48 +655,74 @@ static void last_line_of(const char *text, char *buf, size_t size) {
         snprintf(buf, size, "%.*s", (int) best_len, best ?: "");
 }
 
-/* Decides, once the VM has ended, whether the run succeeded. */
-static void run_judge_exit(Run *run, int wait_status) {
-        char how[128];
-        child_describe_status(wait_status, how, sizeof(how));
-        json_object_set_new(run->sample, "vmm_exit", json_string(how));
-        if (run->error || run->stopping)
+/* Why the VM's exit was not the one expected, or NULL-terminated "" if it was. */
+static void run_vm_exit_problem(RunVm *rv, int wait_status, const char *how, char *buf, size_t size) {
+        Run *run = rv->run;
+        buf[0] = 0;
+        if (run->error || run->stopping || rv->stopping)
                 return;
-        if (run->kind->guest_powers_off && run->t_result && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
+        if (run->kind->guest_powers_off && rv->t_result && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
                 return;
         char tail[512];
-        last_line_of(vm_diagnostics(run->vm), tail, sizeof(tail));
-        run_fail(run, "%s %s %s%s%s", run->ctx.vmm->backend->binary, how,
-                 !run->t_init ? "before the init marker" : !run->t_result ? "before the guest result" : "unexpectedly",
+        last_line_of(vm_diagnostics(rv->vm), tail, sizeof(tail));
+        snprintf(buf, size, "%s %s %s%s%s", run->ctx.vmm->backend->binary, how,
+                 !rv->t_init ? "before the init marker" : !rv->t_result ? "before the guest result" : "unexpectedly",
                  tail[0] ? ": " : "", tail);
 }
 
+/* A multi-VM run ends once it failed or was stopped and its last VM is gone. */
+static void run_maybe_end(Run *run) {
+        if (run->kind->multi_vm && run->alive == 0 && (run->error || run->stopping))
+                run_end(run);
+}
+
 static void run_on_exit(Vm *vm, int wait_status, void *userdata) {
-        Run *run = userdata;
-        run_judge_exit(run, wait_status);
-        run_end(run);
+        RunVm *rv = userdata;
+        Run *run = rv->run;
+        char how[128], problem[1024];
+        child_describe_status(wait_status, how, sizeof(how));
+        json_object_set_new(rv->doc, "vmm_exit", json_string(how));
+        run_vm_exit_problem(rv, wait_status, how, problem, sizeof(problem));
+        rv->exited = true;
+        run->alive--;
+        run_vm_note_milestones(rv);
+        if (!run->kind->multi_vm) {
+                if (problem[0])
+                        run_fail(run, "%s", problem);
+                run_end(run);
+                return;
+        }
+        if (problem[0]) {
+                /* Recorded, not lost: the kind decides what a death means. */
+                json_object_set_new(rv->doc, "error", json_string(problem));
+                if (run->kind->on_vm_exit)
+                        run->kind->on_vm_exit(run, rv->index);
+        }
+        run_maybe_end(run);
 }
 
 static void run_on_deadline(evutil_socket_t fd, short what, void *userdata) {
         Run *run = userdata;
         unsigned limit = (unsigned) spec_int(run->spec, "timeout_s");
-        if (!run->vm) {
-                run_fail(run, "%s did not finish within %u s", run->kind->name, limit);
+        RunVm *rv = run_vm(run, 0);
+        if (!rv || run->kind->multi_vm) {
+                run_fail(run, "%s did not finish within %u s (timeout_s)%s", run->kind->name, limit,
+                         run->kind->multi_vm ? ", its VMs were killed" : "");
                 return;
         }
         const PlanVmm *v = run->ctx.vmm;
         const char *hint = host_hang_hint(run->ctx.plan->host, v->accel, v->backend->caps.has_tcg);
         /* Alive but silent: say how busy it was, so "stuck" and "spinning" differ. */
         char state[160] = "";
-        double cpu = vm_running(run->vm) ? proc_cpu_seconds(vm_pid(run->vm)) : -1;
+        double cpu = vm_running(rv->vm) ? proc_cpu_seconds(vm_pid(rv->vm)) : -1;
         if (cpu >= 0)
                 snprintf(state, sizeof(state), "; VMM process alive but stuck (%.1f s CPU used, %s)", cpu,
-                         vm_t_console(run->vm) ? "console went quiet" : "no console output at all");
-        if (!run->t_init)
-                run_fail(run, "No init marker within %u s%s%s; last console line: '%s'", limit, hint, state, run->last_line);
-        else if (!run->t_result)
+                         vm_t_console(rv->vm) ? "console went quiet" : "no console output at all");
+        if (!rv->t_init)
+                run_fail(run, "No init marker within %u s%s%s; last console line: '%s'", limit, hint, state, rv->last_line);
+        else if (!rv->t_result)
                 run_fail(run, "Guest init printed its marker but no result within %u s; last console line: '%s'", limit,
-                         run->last_line);
+                         rv->last_line);
         else
                 run_fail(run, "VMM did not exit within %u s after the guest finished", limit);
 }
@@ -532,12 +746,20 @@ static void record_contention(Run *run) {
         json_t *c = json_pack("{s:f, s:f}", "wall_ms", wall_ms, "daemon_cpu_ms",
                               (double) (end.daemon_cpu - b->daemon_cpu) / USEC_PER_MSEC);
         bool contended = json_array_size(run->intrusions) > 0;
-        if (c && run->vmm_sched && run->vmm_run_us + run->vmm_wait_us > 0) {
-                double share = (double) run->vmm_wait_us / (double) (run->vmm_run_us + run->vmm_wait_us);
-                json_object_set_new(c, "vmm_cpu_ms", json_real((double) run->vmm_run_us / USEC_PER_MSEC));
-                json_object_set_new(c, "vmm_wait_ms", json_real((double) run->vmm_wait_us / USEC_PER_MSEC));
+        uint64_t on_cpu = 0, waiting = 0;
+        for (size_t i = 0; i < run->n_vms; i++)
+                if (run->vms[i]->sched) {
+                        on_cpu += run->vms[i]->sched_run_us;
+                        waiting += run->vms[i]->sched_wait_us;
+                }
+        if (c && on_cpu + waiting > 0) {
+                double share = (double) waiting / (double) (on_cpu + waiting);
+                json_object_set_new(c, "vmm_cpu_ms", json_real((double) on_cpu / USEC_PER_MSEC));
+                json_object_set_new(c, "vmm_wait_ms", json_real((double) waiting / USEC_PER_MSEC));
                 json_object_set_new(c, "vmm_wait_share", json_real(share));
-                contended = contended || share >= CONTENTION_WAIT_SHARE;
+                /* Many VMs of one run wait for each other: that is what a
+                 * density run measures, not a disturbance. */
+                contended = contended || (!run->kind->multi_vm && share >= CONTENTION_WAIT_SHARE);
         }
         if (c && b->psi && end.psi && wall_ms > 0) {
                 json_object_set_new(c, "cpu_pressure_share",
@@ -567,10 +789,11 @@ static void run_seal(Run *run) {
         if (run->ended)
                 return;
         run->ended = true;
-        if (!run->vmm_sched)
-                run_sample_vmm_sched(run);
-        if (run->vm)
-                run_record_phases(run);
+        for (size_t i = 0; i < run->n_vms; i++) {
+                if (!run->vms[i]->sched)
+                        run_vm_sample_sched(run->vms[i]);
+                run_vm_note_milestones(run->vms[i]);
+        }
         record_contention(run);
         json_object_set_new(run->sample, "ok", json_boolean(!run->error));
         json_object_set_new(run->sample, "error", run->error ? json_string(run->error) : json_null());
@@ -599,10 +822,12 @@ int run_new(const RunContext *c, Run **ret) {
         if (!run)
                 return -ENOMEM;
         const JobPlan *p = c->plan;
-        *run = (Run) { .ctx = *c, .kind = p->kind, .spec = p->spec, .vmm_phases = json_object(), .qmp_events = json_array(),
-                       .intrusions = json_array() };
-        guest_console_init(&run->console, p->image ? p->image->marker : NULL);
+        *run = (Run) { .ctx = *c, .kind = p->kind, .spec = p->spec, .intrusions = json_array() };
         run->sample = json_pack("{s:I, s:b}", "index", (json_int_t) c->index, "warmup", c->warmup);
+        if (run->sample && run->kind->multi_vm) {
+                run->vm_docs = json_array();
+                json_object_set(run->sample, "vms", run->vm_docs);
+        }
         if (run->sample && c->vmm) {
                 json_object_set_new(run->sample, "vmm", json_string(c->vmm->backend->name));
                 json_object_set_new(run->sample, "accel", json_string(accel_to_string(c->vmm->accel)));
@@ -612,8 +837,8 @@ int run_new(const RunContext *c, Run **ret) {
         run->done = evtimer_new(c->base, run_on_done, run);
         if (run->kind->run_data_new)
                 run->data = run->kind->run_data_new(run);
-        if (!run->sample || !run->deadline || !run->timer || !run->done || !run->vmm_phases || !run->qmp_events ||
-            !run->intrusions ||
+        if (!run->sample || !run->deadline || !run->timer || !run->done || !run->intrusions ||
+            (run->kind->multi_vm && !run->vm_docs) ||
             (run->kind->run_data_new && !run->data)) {
                 run_free(run);
                 return -ENOMEM;
@@ -622,10 +847,20 @@ int run_new(const RunContext *c, Run **ret) {
         return 0;
 }
 
+/* One VM, or the kind's own start (VM-less; multi-VM after the host setup). */
+static int run_begin(Run *run) {
+        if (run->kind->vm_less)
+                return run->kind->start_run(run);
+        if (!run->kind->multi_vm)
+                return run_spawn(run);
+        int r = run_host_setup(run);
+        return r < 0 ? r : run->kind->start_run(run);
+}
+
 void run_start(Run *run) {
         host_load_now(&run->load_start);
         run_set_phase(run, "spawn");
-        int r = run->kind->vm_less ? run->kind->start_run(run) : run_spawn(run);
+        int r = run_begin(run);
         if (r < 0) {
                 run_fail(run, "Failed to start %s: %s", run->ctx.vmm ? run->ctx.vmm->info.path : run->kind->name,
                          strerror(-r));
@@ -647,13 +882,16 @@ void run_abort(Run *run, const char *why) {
                 run_seal(run);
                 event_del(run->done);
         }
-        run->vm = vm_free(run->vm); /* kills and reaps synchronously */
+        for (size_t i = 0; i < run->n_vms; i++)
+                run->vms[i]->vm = vm_free(run->vms[i]->vm); /* kills and reaps synchronously */
 }
 
 Run *run_free(Run *run) {
         if (!run)
                 return NULL;
-        vm_free(run->vm);
+        for (size_t i = 0; i < run->n_vms; i++)
+                run_vm_free(run->vms[i]);
+        free(run->vms);
         if (run->stopper)
                 run->stopper(run->stopper_data, true);
         if (run->deadline)
@@ -664,10 +902,8 @@ Run *run_free(Run *run) {
                 event_free(run->done);
         if (run->data && run->kind->run_data_free)
                 run->kind->run_data_free(run->data);
-        guest_console_done(&run->console);
         json_decref(run->sample);
-        json_decref(run->vmm_phases);
-        json_decref(run->qmp_events);
+        json_decref(run->vm_docs);
         json_decref(run->intrusions);
         free(run->error);
         free(run);

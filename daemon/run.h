@@ -1,6 +1,7 @@
-/* run.h — one run of a job: one VM from spawn to exit (or, for a VM-less
- * kind, one start_run() to run_complete()), its guest console protocol, its
- * timers and its sample document.  The first half is what an experiment
+/* run.h — one run of a job: one VM from spawn to exit (or, for a multi-VM
+ * kind, the VMs its start_run() spawns; for a VM-less kind, one start_run()
+ * to run_complete()), their guest console protocol, its timers and its
+ * sample document.  The first half is what an experiment
  * kind may do with its run; the second is the job runner's. */
 #pragma once
 
@@ -37,8 +38,8 @@ int run_after(Run *run, usec_t delay, void (*fn)(Run *run));
 /* Enters phase "settle" and calls fn(run) after the spec's settle_ms: the
  * usual next step once a held guest has reported. */
 void run_after_settle(Run *run, void (*fn)(Run *run));
-/* Asks the VMM to quit (QMP "quit", SIGKILL as fallback); the run succeeds
- * when it exits. */
+/* Asks the VMM (every VM of a multi-VM run) to quit (QMP "quit", SIGKILL
+ * after a grace period); the run succeeds when they exited. */
 void run_stop_vm(Run *run);
 /* The job output lines the guest printed inside its frame, "" before any. */
 const char *run_guest_output(Run *run);
@@ -49,6 +50,22 @@ json_t *run_guest_result(Run *run);
  * stop(data, true) when the daemon drops the run (kill, reap, free now;
  * never touch the run again). */
 void run_set_stopper(Run *run, void (*stop)(void *data, bool now), void *data);
+/* Multi-VM kinds (ExperimentKind.multi_vm): start_run() spawns VMs with
+ * run_spawn_vm(); each has a record in sample.vms[i] with its milestones
+ * (boot_ms, t_exec_ms, …), its exit and its error.  The kind hears of each
+ * VM's guest result (on_vm_ready) and of a VM dying (on_vm_exit), and ends
+ * the run with run_stop_vm() (all VMs quit) or run_fail(); the run ends when
+ * its last VM exited.  Index 0 is the first VM. */
+int run_spawn_vm(Run *run, size_t *ret_index);
+size_t run_vm_count(Run *run);               /* VMs spawned so far */
+size_t run_vms_alive(Run *run);              /* ... not exited yet */
+pid_t run_vm_pid(Run *run, size_t i);        /* 0 once it exited */
+json_t *run_vm_record(Run *run, size_t i);   /* sample.vms[i] (borrowed) */
+double run_vm_boot_ms(Run *run, size_t i);   /* spawn → init marker, -1 before it */
+usec_t run_vm_t_spawn(Run *run, size_t i);   /* monotonic */
+usec_t run_vm_t_ready(Run *run, size_t i);   /* its guest result, 0 before it */
+/* Records why VM i failed in its record and kills it; the run goes on. */
+void run_vm_fail(Run *run, size_t i, const char *fmt, ...) _printf_(3, 4);
 /* Ends a VM-less run (after run_fail() on failure). */
 void run_complete(Run *run);
 /* Fails the run with a reason (the first reason wins); the VM is killed. */

@@ -28,6 +28,9 @@ typedef struct ExperimentKind {
         const SpecDefault *defaults;
         /* Runs without a VM: no VMM, no image, no console; start_run() does the work. */
         bool vm_less;
+        /* Holds many VMs at once: start_run() spawns them (run_spawn_vm),
+         * on_vm_ready/on_vm_exit follow each (run.h). */
+        bool multi_vm;
         /* virtlab.job= the guest runs (VM kinds). */
         const char *guest_job;
         /* The guest's job ends by powering the VM off (else the kind stops it). */
@@ -62,13 +65,18 @@ typedef struct ExperimentKind {
          * run's data or the spec); *ret is malloc'd. */
         int (*vm_disks)(Run *run, VmDisk **ret, size_t *n);
         /* VM-less kinds: does the run's work and ends it with run_complete()
-         * (after run_fail() on failure). */
+         * (after run_fail() on failure).  Multi-VM kinds: spawns the first VMs. */
         int (*start_run)(Run *run);
         /* Optional: each line of job output, as it arrives. */
         void (*on_guest_line)(Run *run, const char *line);
         /* The guest printed its result frame.  The kind measures, then calls
          * run_stop_vm(), or leaves a powering-off guest to exit. */
         void (*on_guest_result)(Run *run);
+        /* Multi-VM kinds: VM i printed its result frame (it is up). */
+        void (*on_vm_ready)(Run *run, size_t i);
+        /* Multi-VM kinds, optional: VM i exited unexpectedly (recorded in
+         * its record already). */
+        void (*on_vm_exit)(Run *run, size_t i);
 } ExperimentKind;
 
 const ExperimentKind *experiment_kind_find(const char *name);
