@@ -21,6 +21,22 @@ static const Option kvm_sample_options[] = {
 };
 const OptionGroup kvm_sample_group = { "kvm-sample options", kvm_sample_options };
 
+/* density: the daemon checks the ranges, the fit in memory and the fds. */
+static const Option density_options[] = {
+        { .name = "count", .arg = "N", .parse = args_spec_int, .key = "count",
+          .help = "VMs to start, 1..1024                  [10]" },
+        { .name = "step", .arg = "N", .parse = args_spec_int, .key = "step",
+          .help = "VMs per step; all alive are measured after each [10]" },
+        { .name = "parallel", .arg = "P", .parse = args_spec_int, .key = "parallel",
+          .help = "VMs booting at once (> 1: a boot storm) [1]" },
+        { .name = "min-free", .arg = "MIB", .parse = args_spec_int, .key = "min_free_mib",
+          .help = "stop before MemAvailable would drop below this [25% of it]" },
+        { .name = "vm-timeout", .arg = "SEC", .parse = args_spec_int, .key = "vm_timeout_s",
+          .help = "a VM not up within this ends the ramp   [30]" },
+        {},
+};
+const OptionGroup density_group = { "density options", density_options };
+
 int experiment_run(sd_bus *bus, Args *a, const char *kind, uint32_t *ret_id) {
         BusJobFlags flags = (a->no_wait ? BUS_JOB_NO_WAIT : 0) | (a->quiet ? BUS_JOB_QUIET : 0);
         uint32_t id = 0;

@@ -170,6 +170,34 @@ static void print_kvm_sample(FILE *f, json_t *doc) {
         fputc('\n', f);
 }
 
+static double step_mean(json_t *step, const char *key) {
+        return num(json_object_get(step, key), "mean");
+}
+
+/* density: one row per step (per-VM memory as the count grew), the boot
+ * times by index and why the ramp stopped, for the last run. */
+static void print_density(FILE *f, json_t *doc) {
+        json_t *run = last_run_with(doc, "steps"), *step;
+        size_t i;
+        if (!run)
+                return;
+        fprintf(f, "  run %lld: %lld VMs started, %lld up, %lld died; stopped by %s: %s\n",
+                (long long) json_integer_value(json_object_get(run, "index")), (long long) num(run, "vms_started"),
+                (long long) num(run, "vms_ready"), (long long) num(run, "vms_died"), str(run, "stopped_by"),
+                str(run, "stop_reason"));
+        fprintf(f, "  %5s %10s %10s %10s %12s %12s %12s %10s\n", "VMs", "RSS MiB", "PSS MiB", "USS MiB", "Pss_Anon MiB",
+                "MemAvail MiB", "virtlabd MiB", "fds");
+        json_array_foreach(json_object_get(run, "steps"), i, step)
+                fprintf(f, "  %5.0f %10.2f %10.2f %10.2f %12.2f %12.0f %12.2f %10.0f\n", num(step, "vms"),
+                        step_mean(step, "rss_kib") / 1024, step_mean(step, "pss_kib") / 1024,
+                        step_mean(step, "uss_kib") / 1024, step_mean(step, "pss_anon_kib") / 1024,
+                        num(step, "mem_available_kib") / 1024, num(step, "daemon_rss_kib") / 1024, num(step, "daemon_fds"));
+        fprintf(f, "  (per VM, mean over the VMs alive; %s)\n", str(run, "per_vm_cost"));
+        fprintf(f, "  boot ms: first %.1f, last %.1f (x%.2f), mean %.1f; %.1f VMs/s to their marker\n\n",
+                num(run, "boot_ms_first"), num(run, "boot_ms_last"), num(run, "boot_slowdown"), num(run, "boot_ms_mean"),
+                num(run, "creation_rate_vms_per_s"));
+}
+
 static void print_comparison(FILE *f, json_t *const *docs, size_t n) {
         json_t *metrics = json_object_get(docs[0], "metrics"), *m;
         size_t i;
@@ -248,6 +276,8 @@ void output_results(FILE *f, json_t *const *docs, size_t n, OutputFormat fmt) {
                                 print_edu(f, docs[k]);
                         if (strcmp(str(docs[k], "kind"), "kvm-sample") == 0)
                                 print_kvm_sample(f, docs[k]);
+                        if (strcmp(str(docs[k], "kind"), "density") == 0)
+                                print_density(f, docs[k]);
                 }
                 if (n > 1)
                         print_comparison(f, docs, n);

@@ -15,6 +15,7 @@
  * option, e.g. compare's --vmm A,B), then the shared ones. */
 static const OptionGroup *const experiment_groups[] = { &args_experiment_group, NULL };
 static const OptionGroup *const kvm_sample_groups[] = { &kvm_sample_group, &args_experiment_group, NULL };
+static const OptionGroup *const density_groups[] = { &density_group, &args_experiment_group, NULL };
 static const OptionGroup *const bench_groups[] = { &bench_group, &args_experiment_group, NULL };
 static const OptionGroup *const mtree_groups[] = { &mtree_group, &args_experiment_group, NULL };
 static const OptionGroup *const translate_groups[] = { &translate_group, &args_experiment_group, NULL };
@@ -30,6 +31,9 @@ static const Verb verbs[] = {
           .summary = "Boot-time experiment (spawn → guest init marker)." },
         { .name = "memory", .run = cmd_experiment, .groups = experiment_groups,
           .summary = "VMM memory footprint experiment (smaps / pmap)." },
+        { .name = "density", .run = cmd_experiment, .groups = density_groups,
+          .summary = "Many VMs at once (noop image by default): per-VM RSS/PSS/USS/Pss_Anon as the count grows,\n"
+                     "boot time by index, creation rate; --count N --step N --parallel P --min-free MIB." },
         { .name = "mtree", .run = cmd_mtree, .groups = mtree_groups,
           .summary = "QEMU memory-region tree (info mtree), --format text|json|dot|svg (docs/memory-lab.md);\n"
                      "with --job ID, read from the VM that job is running now." },
@@ -66,6 +70,8 @@ static void help(void) {
                "  describe               host, accelerator, VMMs, guest image, store\n"
                "  boot                   boot-time experiment (spawn → guest init marker)\n"
                "  memory                 VMM memory footprint experiment (smaps / pmap)\n"
+               "  density                many VMs at once: --count N [10] --step N [10] --parallel P [1]\n"
+               "                         --min-free MIB; per-VM memory by count, boot time by index\n"
                "  mtree                  QEMU memory-region tree (info mtree): --flat, --device edu,\n"
                "                         --format text|json|dot|svg (docs/memory-lab.md)\n"
                "  translate              one GVA -> GPA -> HVA -> HPA walk: --gva ADDR | --symbol NAME |\n"

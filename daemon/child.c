@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -37,6 +38,30 @@ static void mark_all_cloexec(void) {
                 closedir(d);
 }
 
+/* The soft RLIMIT_NOFILE we started with, restored in children: the VMMs
+ * and tools we run may still use select(), which breaks above 1024. */
+static struct rlimit nofile_inherited;
+static bool nofile_raised;
+
+int child_raise_nofile(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        nofile_inherited = rl;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        nofile_raised = true;
+        return 0;
+}
+
+size_t child_nofile_limit(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 1024;
+        return rl.rlim_cur == RLIM_INFINITY ? SIZE_MAX : (size_t) rl.rlim_cur;
+}
+
 static int dup_or_null(int fd, int target, int null) {
         return dup2(fd >= 0 ? fd : null, target) < 0 ? -errno : 0;
 }
@@ -50,6 +75,8 @@ _Noreturn static void child_exec(const ChildSpawn *c, pid_t parent, int errpipe)
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         mark_all_cloexec();
+        if (nofile_raised)
+                (void) setrlimit(RLIMIT_NOFILE, &nofile_inherited);
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup_or_null(c->stdout_fd, STDOUT_FILENO, null) < 0 ||
             dup_or_null(c->stderr_fd, STDERR_FILENO, null) < 0)

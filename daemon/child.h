@@ -39,6 +39,11 @@ typedef struct Child {
  * owns both; a ChildWatch can take them); on failure nothing is left running
  * and -errno says why (the errno of a failed exec, e.g. -ENOENT). */
 int child_spawn(const ChildSpawn *c, Child *ret);
+/* Raises our soft RLIMIT_NOFILE to the hard limit (a hundred VMs need
+ * ~1000 fds); children get the limit we started with back. */
+int child_raise_nofile(void);
+/* Our soft RLIMIT_NOFILE now. */
+size_t child_nofile_limit(void);
 
 typedef struct ChildWatch ChildWatch;
 /* Called once, from the loop, after the child was reaped. */

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "bus-lab.h"
+#include "child.h"
 #include "manager.h"
 #include "util.h"
 
@@ -115,7 +116,11 @@ static int serve(struct event_base *base, Options *o) {
         Manager *m = NULL;
         BusLab *lab = NULL;
         struct event *sigterm = NULL, *sigint = NULL;
-        int r = manager_new(base, &cfg, &m);
+        int r = child_raise_nofile();
+        if (r < 0)
+                log_warning("Could not raise RLIMIT_NOFILE (%s): density jobs are limited to %zu fds", strerror(-r),
+                            child_nofile_limit());
+        r = manager_new(base, &cfg, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up: %m");
         sigterm = evsignal_new(base, SIGTERM, on_signal, m);

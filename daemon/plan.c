@@ -43,12 +43,15 @@ static void plan_freep(JobPlan **p) {
  * A path the caller names is never opened: the caller opens it. */
 static int resolve_image(const PlanContext *ctx, JobPlan *p, char **ret_error) {
         const char *v = spec_string(p->spec, "image");
+        bool by_kind = !v && p->kind->default_image;
         char b[SPEC_ECHO_MAX + 8];
         _cleanup_free_ char *dir = NULL;
         if (caller_files_get(&p->files, CALLER_FILE_IMAGE_JSON)) {
                 int r = image_from_caller(&p->files, &p->image, ret_error);
                 return r < 0 ? (r == -ENOMEM ? r : -EINVAL) : 0;
         }
+        if (by_kind)
+                v = p->kind->default_image;
         if (!v)
                 dir = strdup(ctx->image_dir);
         else if (strchr(v, '/') || streq(v, ".") || streq(v, ".."))
@@ -68,7 +71,7 @@ static int resolve_image(const PlanContext *ctx, JobPlan *p, char **ret_error) {
         int r = image_load(dir, &p->image, ret_error);
         if (r < 0)
                 return r == -ENOMEM ? r : -EINVAL;
-        if (!v && json_object_set_new(p->spec, "image", json_string(dir)) < 0)
+        if ((by_kind || !v) && json_object_set_new(p->spec, "image", json_string(by_kind ? v : dir)) < 0)
                 return -ENOMEM;
         return 0;
 }

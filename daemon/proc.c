@@ -85,6 +85,29 @@ int proc_sched_usec(pid_t pid, uint64_t *run_us, uint64_t *wait_us) {
         return 0;
 }
 
+int proc_meminfo_kib(const char *key, uint64_t *ret) {
+        char buf[4096];
+        ssize_t n = read_small("/proc/meminfo", buf, sizeof(buf));
+        if (n < 0)
+                return (int) n;
+        size_t klen = strlen(key);
+        for (const char *p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
+                        *ret = strtoull(p + klen + 1, NULL, 10);
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+size_t proc_self_fd_count(void) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc/self/fd");
+        size_t n = 0;
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                n += de->d_name[0] != '.';
+        return n > 0 ? n - 1 : 0; /* not the one reading the directory */
+}
+
 uint64_t proc_self_cpu_usec(void) {
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) < 0)

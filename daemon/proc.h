@@ -17,6 +17,10 @@ int proc_pressure_some_usec(const char *resource, uint64_t *ret);
 /* Summed over pid's live threads (/proc/PID/task/TID/schedstat): time on a
  * CPU and time runnable but waiting for one, microseconds.  -errno. */
 int proc_sched_usec(pid_t pid, uint64_t *run_us, uint64_t *wait_us);
+/* A /proc/meminfo field ("MemAvailable"), KiB; -errno. */
+int proc_meminfo_kib(const char *key, uint64_t *ret);
+/* Open fds of this process (/proc/self/fd entries). */
+size_t proc_self_fd_count(void);
 /* CPU time (user + system) this process has used, microseconds. */
 uint64_t proc_self_cpu_usec(void);
 /* sync + write 3 to /proc/sys/vm/drop_caches (needs root); -errno. */

@@ -692,12 +692,11 @@ static void run_on_exit(Vm *vm, int wait_status, void *userdata) {
                 run_end(run);
                 return;
         }
-        if (problem[0]) {
-                /* Recorded, not lost: the kind decides what a death means. */
+        /* Recorded, not lost: the kind decides what a death means. */
+        if (problem[0])
                 json_object_set_new(rv->doc, "error", json_string(problem));
-                if (run->kind->on_vm_exit)
-                        run->kind->on_vm_exit(run, rv->index);
-        }
+        if (!run->error && !run->stopping && run->kind->on_vm_exit)
+                run->kind->on_vm_exit(run, rv->index);
         run_maybe_end(run);
 }
 

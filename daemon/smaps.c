@@ -382,8 +382,12 @@ int smaps_rollup_parse(const char *text, SmapsRollup *ret) {
         int k = rollup_value(text, "Pss_Anon", &r.pss_anon_kib);
         if (k <= 0)
                 return k < 0 ? k : -ENODATA;
-        if (rollup_value(text, "Pss_File", &r.pss_file_kib) < 0 || rollup_value(text, "Pss_Shmem", &r.pss_shmem_kib) < 0)
+        uint64_t clean = 0, dirty = 0;
+        if (rollup_value(text, "Pss_File", &r.pss_file_kib) < 0 || rollup_value(text, "Pss_Shmem", &r.pss_shmem_kib) < 0 ||
+            rollup_value(text, "Rss", &r.rss_kib) < 0 || rollup_value(text, "Pss", &r.pss_kib) < 0 ||
+            rollup_value(text, "Private_Clean", &clean) < 0 || rollup_value(text, "Private_Dirty", &dirty) < 0)
                 return -EBADMSG;
+        r.uss_kib = clean + dirty;
         *ret = r;
         return 0;
 }

@@ -69,6 +69,9 @@ int smaps_read_pid(pid_t pid, Smaps **ret);
  * anonymous memory (the per-VM cost when several VMMs share their program
  * pages), file-backed and shmem. */
 typedef struct SmapsRollup {
+        uint64_t rss_kib;        /* Rss */
+        uint64_t pss_kib;        /* Pss */
+        uint64_t uss_kib;        /* Private_Clean + Private_Dirty */
         uint64_t pss_anon_kib;   /* Pss_Anon */
         uint64_t pss_file_kib;   /* Pss_File */
         uint64_t pss_shmem_kib;  /* Pss_Shmem */

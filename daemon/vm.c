@@ -30,8 +30,9 @@
 
 /* Splits a byte stream into lines of at most LOG_LINE_MAX (longer lines keep their start). */
 typedef struct LineSplitter {
-        char buf[LOG_LINE_MAX];    /* partial line */
+        char *buf;                 /* partial line, NULL until the first byte */
         size_t len;                /* bytes in buf */
+        size_t allocated;          /* size of buf */
 } LineSplitter;
 
 struct Vm {
@@ -67,12 +68,14 @@ struct Vm {
         bool qmp_ready;            /* negotiation done */
         bool qmp_closed;           /* the connection ended (or will never exist) */
         usec_t t_spawn, t_exec, t_console, t_qmp; /* monotonic timestamps */
-        char line[CONSOLE_LINE_MAX]; /* partial console line */
+        char *line;                /* partial console line (grows to CONSOLE_LINE_MAX) */
         size_t line_len;           /* bytes in line */
+        size_t line_allocated;     /* size of line */
         FILE *console_log;         /* timestamped copy of the console */
         size_t console_log_bytes;  /* written to console_log */
-        char diag[DIAG_MAX];       /* tail of the VMM's own output */
+        char *diag;                /* tail of the VMM's own output (grows to DIAG_MAX), NULL before any */
         size_t diag_len;           /* bytes in diag */
+        size_t diag_allocated;     /* size of diag */
 };
 
 static void on_child_exit(ChildWatch *w, int status, void *userdata);
@@ -90,7 +93,24 @@ usec_t vm_t_exec(const Vm *vm) { return vm->t_exec; }
 usec_t vm_t_console(const Vm *vm) { return vm->t_console; }
 usec_t vm_t_qmp(const Vm *vm) { return vm->t_qmp; }
 bool vm_running(const Vm *vm) { return child_watch_running(vm->child); }
-const char *vm_diagnostics(const Vm *vm) { return vm->diag; }
+const char *vm_diagnostics(const Vm *vm) { return vm->diag ?: ""; }
+
+/* Buffers grow as text arrives: a hundred quiet VMs cost little.  Makes
+ * room for need bytes (need <= max); false if it cannot. */
+static bool grow(char **buf, size_t *allocated, size_t need, size_t max) {
+        if (need <= *allocated)
+                return true;
+        size_t n = *allocated ? *allocated : 256;
+        while (n < need)
+                n *= 2;
+        n = n < max ? n : max;
+        char *p = n >= need ? realloc(*buf, n) : NULL;
+        if (!p)
+                return false;
+        *buf = p;
+        *allocated = n;
+        return true;
+}
 const char *vm_log_path(const Vm *vm) { return vm->log_path; }
 
 /* ---- channels --------------------------------------------------------- */
@@ -241,6 +261,8 @@ static void console_log_line(Vm *vm, usec_t t, const char *line) {
 }
 
 static void deliver_line(Vm *vm, usec_t t) {
+        if (!grow(&vm->line, &vm->line_allocated, vm->line_len + 1, CONSOLE_LINE_MAX))
+                return;
         vm->line[vm->line_len] = 0;
         if (vm->line_len > 0 && vm->line[vm->line_len - 1] == '\r')
                 vm->line[--vm->line_len] = 0;
@@ -262,6 +284,8 @@ static void console_consume(Vm *vm, const char *buf, size_t len, usec_t t) {
                 }
                 if (buf[i] == 0)
                         continue;
+                if (!grow(&vm->line, &vm->line_allocated, vm->line_len + 2, CONSOLE_LINE_MAX))
+                        continue; /* out of memory: the byte is lost, not the VM */
                 vm->line[vm->line_len++] = buf[i];
                 if (vm->line_len == CONSOLE_LINE_MAX - 1)
                         deliver_line(vm, t);
@@ -308,6 +332,9 @@ static int attach_console(Vm *vm, int fd) {
 
 /* Keeps the tail: the last lines say why a VMM died.  k < DIAG_MAX. */
 static void diag_append(Vm *vm, const char *buf, size_t k) {
+        if (!grow(&vm->diag, &vm->diag_allocated, vm->diag_len + k + 1 < DIAG_MAX ? vm->diag_len + k + 1 : DIAG_MAX,
+                  DIAG_MAX))
+                return;
         if (vm->diag_len + k > DIAG_MAX - 1) {
                 size_t drop = vm->diag_len + k - (DIAG_MAX - 1);
                 memmove(vm->diag, vm->diag + drop, vm->diag_len - drop);
@@ -321,10 +348,12 @@ static void diag_append(Vm *vm, const char *buf, size_t k) {
 static void split_lines(Vm *vm, LineSplitter *ls, VmLogSource src, const char *buf, size_t k, usec_t t) {
         for (size_t i = 0; i < k; i++) {
                 if (buf[i] != '\n') {
-                        if (ls->len < sizeof(ls->buf) - 1)
+                        if (ls->len < LOG_LINE_MAX - 1 && grow(&ls->buf, &ls->allocated, ls->len + 2, LOG_LINE_MAX))
                                 ls->buf[ls->len++] = buf[i];
                         continue; /* an overlong line keeps its start */
                 }
+                if (!grow(&ls->buf, &ls->allocated, ls->len + 1, LOG_LINE_MAX))
+                        continue;
                 ls->buf[ls->len] = 0;
                 ls->len = 0;
                 (void) utf8_scrub(ls->buf);
@@ -570,6 +599,10 @@ Vm *vm_free(Vm *vm) {
                 (void) unlink(vm->log_path);
         if (vm->dir)
                 (void) rmdir(vm->dir);
+        free(vm->line);
+        free(vm->diag);
+        free(vm->log_lines.buf);
+        free(vm->diag_lines.buf);
         free(vm->qmp_path);
         free(vm->serial_path);
         free(vm->log_path);

@@ -76,6 +76,9 @@ typedef struct VmmCapabilities {
         bool writes_log;        /* writes its own log file (VmConfig.log_path) */
         unsigned devices;       /* bit (1 << VmDeviceKind) per device it can render */
         unsigned min_memory_mib; /* smallest guest RAM it accepts, 0 = no limit of its own */
+        /* Its own memory per VM beyond guest RAM under KVM, rounded up from
+         * what we measured (README): how many VMs fit.  0 = unknown. */
+        unsigned footprint_mib;
 } VmmCapabilities;
 
 /* What a line of the VMM's own log (or stderr) means. */

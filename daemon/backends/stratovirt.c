@@ -115,7 +115,7 @@ const VmmBackend vmm_backend_stratovirt = {
         .kernel_formats = stratovirt_kernel_formats,
         .qmp_flags = QMP_CLIENT_ONE_IN_FLIGHT | QMP_CLIENT_STRING_IDS,
         /* human-monitor-command exists but knows neither gpa2hva nor info mtree */
-        .caps = { .writes_log = true, .min_memory_mib = 128 },
+        .caps = { .writes_log = true, .min_memory_mib = 128, .footprint_mib = 12 },
         .env = stratovirt_env,
         .build_argv = stratovirt_build_argv,
         .parse_log_line = stratovirt_parse_log_line,

@@ -31,6 +31,9 @@ typedef struct ExperimentKind {
         /* Holds many VMs at once: start_run() spawns them (run_spawn_vm),
          * on_vm_ready/on_vm_exit follow each (run.h). */
         bool multi_vm;
+        /* The daemon's image it runs when the spec names none (NULL: the
+         * default image). */
+        const char *default_image;
         /* virtlab.job= the guest runs (VM kinds). */
         const char *guest_job;
         /* The guest's job ends by powering the VM off (else the kind stops it). */

@@ -10,6 +10,7 @@ extern const ExperimentKind experiment_bench_memory;
 extern const ExperimentKind experiment_bench_fileio;
 extern const ExperimentKind experiment_mtree;
 extern const ExperimentKind experiment_translate;
+extern const ExperimentKind experiment_density;
 
 static const ExperimentKind *const kinds[] = {
         &experiment_boot,
@@ -21,6 +22,7 @@ static const ExperimentKind *const kinds[] = {
         &experiment_bench_fileio,
         &experiment_mtree,
         &experiment_translate,
+        &experiment_density,
         NULL,
 };
 
