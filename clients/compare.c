@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gate.h"
+
 static double num(json_t *o, const char *key) {
         json_t *v = json_object_get(o, key);
         return json_is_number(v) ? json_number_value(v) : NAN;
@@ -46,10 +48,11 @@ void compare_verdict(json_t *row, double alpha, char *buf, size_t size) {
                 snprintf(buf, size, "%s", row ? "not tested" : "(reference)");
                 return;
         }
-        /* Every metric here is lower-is-better: times and memory. */
+        bool up = gate_higher_is_better(json_string_value(json_object_get(row, "metric")));
         if (p < alpha)
-                snprintf(buf, size, "%s, p = %.2g (%s)", diff < 0 ? "lower (better)" : "higher (worse)", p,
-                         test ? test : "?");
+                snprintf(buf, size, "%s, p = %.2g (%s)",
+                         diff < 0 ? (up ? "lower (worse)" : "lower (better)") : (up ? "higher (better)" : "higher (worse)"),
+                         p, test ? test : "?");
         else
                 snprintf(buf, size, "no significant difference, p = %.2g", p);
 }
@@ -90,7 +93,11 @@ static void print_metric(FILE *f, json_t *doc, json_t *vmms, const char *metric,
                         continue;
                 }
                 double ci = (num(st, "ci95_high") - num(st, "ci95_low")) / 2;
-                compare_verdict(i == 0 ? NULL : compare_row(doc, name, metric), alpha, verdict, sizeof(verdict));
+                json_t *row = i == 0 ? NULL : compare_row(doc, name, metric);
+                if (i > 0 && !row)
+                        snprintf(verdict, sizeof(verdict), "not tested (fewer than 2 runs)");
+                else
+                        compare_verdict(row, alpha, verdict, sizeof(verdict));
                 snprintf(minmax, sizeof(minmax), "%.2f–%.2f", num(st, "min"), num(st, "max"));
                 snprintf(meanci, sizeof(meanci), "%.2f ± %.2f", num(st, "mean"), isnan(ci) ? 0 : ci);
                 double ratio = num(st, "mean") / base;

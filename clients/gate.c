@@ -49,6 +49,17 @@ int gate_judge(const double *base, size_t nb, const double *cur, size_t nc, doub
         return 0;
 }
 
+static bool ends_with(const char *s, const char *suffix) {
+        size_t n = strlen(s), k = strlen(suffix);
+        return n >= k && streq(s + n - k, suffix);
+}
+
+bool gate_higher_is_better(const char *metric) {
+        const char *leaf = metric ? strrchr(metric, '.') : NULL; /* bench cells: "t4.events_per_s" */
+        leaf = leaf ? leaf + 1 : metric;
+        return leaf && (ends_with(leaf, "_per_s") || streq(leaf, "iops") || streq(leaf, "vms"));
+}
+
 int gate_key(const char *kind, const char *vmm, const char *metric, char *buf, size_t size) {
         int k = snprintf(buf, size, "%s/%s/%s", kind, vmm, metric);
         return k < 0 || (size_t) k >= size ? -ENAMETOOLONG : 0;
@@ -179,6 +190,9 @@ int gate_check(const json_t *baseline, const json_t *current, double threshold, 
                         json_decref(rows);
                         return r;
                 }
+                const char *metric = strrchr(key, '/');
+                if (gate_higher_is_better(metric ? metric + 1 : key) && j.verdict != GATE_OK)
+                        j.verdict = j.verdict == GATE_REGRESSION ? GATE_IMPROVEMENT : GATE_REGRESSION;
                 regressions += j.verdict == GATE_REGRESSION;
                 json_array_append_new(rows, gate_row(key, c, j.verdict, &j, threshold, alpha));
         }

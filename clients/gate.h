@@ -42,6 +42,9 @@ int gate_judge(const double *base, size_t nb, const double *cur, size_t nc, doub
                GateJudgement *ret);
 
 /* The baseline key of one (kind, VMM, metric): "boot/qemu-microvm/boot_ms". */
+/* Rates (…_per_s, iops) and counts of VMs that fit are higher-is-better;
+ * times and memory, everything else, lower-is-better. */
+bool gate_higher_is_better(const char *metric);
 int gate_key(const char *kind, const char *vmm, const char *metric, char *buf, size_t size);
 
 /* Builds a baseline document {"schema": "virtlab/baseline/v1", "entries":

@@ -19,7 +19,7 @@ static const OptionGroup *const density_groups[] = { &density_group, &args_exper
 static const OptionGroup *const bench_groups[] = { &bench_group, &args_experiment_group, NULL };
 static const OptionGroup *const mtree_groups[] = { &mtree_group, &args_experiment_group, NULL };
 static const OptionGroup *const translate_groups[] = { &translate_group, &args_experiment_group, NULL };
-static const OptionGroup *const compare_groups[] = { &compare_group, &args_experiment_group, NULL };
+static const OptionGroup *const compare_groups[] = { &compare_group, &args_experiment_group, &density_group, NULL };
 static const OptionGroup *const results_groups[] = { &results_group, NULL };
 static const OptionGroup *const report_groups[] = { &report_group, NULL };
 

@@ -156,8 +156,35 @@ static void test_baseline_roundtrip(void **state) {
         assert_int_equal(gate_check(notbase, base, 0.10, 0.01, &rows), -EINVAL);
 }
 
+/* A rate that doubled is an improvement; one that halved, a regression. */
+static void test_higher_is_better(void **state) {
+        assert_true(gate_higher_is_better("t4.events_per_s"));
+        assert_true(gate_higher_is_better("creation_rate_vms_per_s"));
+        assert_true(gate_higher_is_better("t1.4K.rndrd.iops"));
+        assert_false(gate_higher_is_better("boot_ms"));
+        assert_false(gate_higher_is_better("t4.lat_p95_ms"));
+        assert_false(gate_higher_is_better("per_vm_pss_anon_kib"));
+        json_t *samples_fast = json_array(), *samples_slow = json_array();
+        for (int i = 0; i < 5; i++) {
+                json_array_append_new(samples_fast, json_real(200.0 + i));
+                json_array_append_new(samples_slow, json_real(100.0 + i));
+        }
+        json_auto_t *fast = json_pack("{s:s, s:{s:{s:o, s:i}}}", "schema", "virtlab/baseline/v1", "entries",
+                                      "bench-cpu/qemu/t1.events_per_s", "samples", samples_fast, "n", 5);
+        json_auto_t *slow = json_pack("{s:s, s:{s:{s:o, s:i}}}", "schema", "virtlab/baseline/v1", "entries",
+                                      "bench-cpu/qemu/t1.events_per_s", "samples", samples_slow, "n", 5);
+        json_t *rows = NULL;
+        assert_int_equal(gate_check(slow, fast, 0.10, 0.01, &rows), 0); /* twice the events/s: better */
+        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "verdict")), "improvement");
+        json_decref(rows);
+        assert_int_equal(gate_check(fast, slow, 0.10, 0.01, &rows), 1); /* half: a regression */
+        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "verdict")), "regression");
+        json_decref(rows);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_higher_is_better),
                 cmocka_unit_test(test_regression_detected), cmocka_unit_test(test_improvement),
                 cmocka_unit_test(test_noise_passes),        cmocka_unit_test(test_small_samples),
                 cmocka_unit_test(test_bad_input),           cmocka_unit_test(test_baseline_roundtrip),
