@@ -148,7 +148,7 @@ double run_vm_boot_ms(Run *run, size_t i) {
 }
 usec_t run_vm_t_spawn(Run *run, size_t i) {
         RunVm *rv = run_vm(run, i);
-        return rv ? vm_t_spawn(rv->vm) : 0;
+        return rv && rv->vm ? vm_t_spawn(rv->vm) : 0;
 }
 usec_t run_vm_t_ready(Run *run, size_t i) {
         RunVm *rv = run_vm(run, i);
@@ -323,13 +323,13 @@ static int run_prepare_host(Run *run, cpu_set_t *pin, bool *pinned) {
         return 0;
 }
 
-static int run_console_log(Run *run, char **ret) {
+static int run_console_log(Run *run, unsigned vm_index, char **ret) {
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s/job-%u", run->ctx.logs_dir, run->ctx.job_id) < 0)
                 return -ENOMEM;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        int n = run->kind->multi_vm ? asprintf(ret, "%s/run-%u-vm%zu.log", dir, run->ctx.index, run->n_vms)
+        int n = run->kind->multi_vm ? asprintf(ret, "%s/run-%u-vm%u.log", dir, run->ctx.index, vm_index)
                                     : asprintf(ret, "%s/run-%u.log", dir, run->ctx.index);
         return n < 0 ? -ENOMEM : 0;
 }
@@ -379,7 +379,7 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
         _cleanup_free_ VmDevice *devices = NULL;
         _cleanup_free_ VmDisk *disks = NULL;
         size_t n_devices = 0, n_disks = 0;
-        r = cmdline ? run_console_log(run, &log_path) : -ENOMEM;
+        r = cmdline ? run_console_log(run, rv->index, &log_path) : -ENOMEM;
         r = r ?: run->kind->devices ? run->kind->devices(run->spec, &devices, &n_devices) : 0;
         r = r ?: run->kind->vm_disks ? run->kind->vm_disks(run, &disks, &n_disks) : 0;
         if (r < 0)
@@ -793,6 +793,8 @@ static void run_seal(Run *run) {
                         run_vm_sample_sched(run->vms[i]);
                 run_vm_note_milestones(run->vms[i]);
         }
+        if (run->kind->on_run_end)
+                run->kind->on_run_end(run);
         record_contention(run);
         json_object_set_new(run->sample, "ok", json_boolean(!run->error));
         json_object_set_new(run->sample, "error", run->error ? json_string(run->error) : json_null());

@@ -39,7 +39,7 @@
 
 static const char *const density_metrics[] = {
         "per_vm_pss_anon_kib", "per_vm_rss_kib", "per_vm_pss_kib", "per_vm_uss_kib", "creation_rate_vms_per_s",
-        "boot_ms_mean", "boot_ms_first", "boot_ms_last", "boot_slowdown", "vms", "daemon_kib_per_vm",
+        "boot_ms_mean", "boot_ms_first", "boot_ms_last", "boot_slowdown", "vms_alive", "daemon_kib_per_vm",
         "daemon_fds_per_vm", NULL,
 };
 
@@ -187,8 +187,12 @@ static void density_launch(Density *d);
 
 static void density_finish(Density *d, const char *stopped_by, const char *fmt, ...) _printf_(3, 4);
 
-static void density_summarise(Density *d) {
-        Run *run = d->run;
+static void density_summarise(Run *run) {
+        Density *d = run_data(run);
+        if (!json_object_get(run_sample(run), "stopped_by")) {
+                json_object_set_new(run_sample(run), "stopped_by", json_string("run_ended"));
+                json_object_set_new(run_sample(run), "stop_reason", json_string(run_error(run) ?: "the run ended"));
+        }
         json_t *s = run_sample(run);
         size_t n = run_vm_count(run), first = 0, last = 0;
         Spread boot = {};
@@ -209,7 +213,7 @@ static void density_summarise(Density *d) {
                 json_object_set_new(s, "boot_ms_mean", json_real(spread_mean(&boot)));
                 json_object_set_new(s, "boot_ms_first", json_real(f));
                 json_object_set_new(s, "boot_ms_last", json_real(l));
-                json_object_set_new(s, "boot_ms", spread_json(&boot));
+                json_object_set_new(s, "boot_ms_spread", spread_json(&boot));
                 if (f > 0)
                         json_object_set_new(s, "boot_slowdown", json_real(l / f));
         }
@@ -238,7 +242,6 @@ static void density_finish(Density *d, const char *stopped_by, const char *fmt, 
         json_object_set_new(s, "stopped_by", json_string(stopped_by));
         json_object_set_new(s, "stop_reason", json_string(why ?: stopped_by));
         free(why);
-        density_summarise(d);
         if (d->ready == 0)
                 run_fail(d->run, "No VM came up: %s", json_string_value(json_object_get(s, "stop_reason")));
         else
@@ -339,7 +342,7 @@ static void density_record_step(Density *d) {
         json_array_append_new(d->steps, step);
         /* The run's figures are those of the last (largest) step. */
         json_t *s = run_sample(run);
-        json_object_set_new(s, "vms", json_integer((json_int_t) alive));
+        json_object_set_new(s, "vms_alive", json_integer((json_int_t) alive));
         json_object_set_new(s, "per_vm_rss_kib", json_real(spread_mean(&d->rss)));
         json_object_set_new(s, "per_vm_pss_kib", json_real(spread_mean(&d->pss)));
         json_object_set_new(s, "per_vm_uss_kib", json_real(spread_mean(&d->uss)));
@@ -461,4 +464,5 @@ const ExperimentKind experiment_density = {
         .start_run = density_start,
         .on_vm_ready = density_on_vm_ready,
         .on_vm_exit = density_on_vm_exit,
+        .on_run_end = density_summarise,
 };

@@ -80,6 +80,9 @@ typedef struct ExperimentKind {
         /* Multi-VM kinds, optional: VM i exited unexpectedly (recorded in
          * its record already). */
         void (*on_vm_exit)(Run *run, size_t i);
+        /* Optional: the run is ending, however (done, failed, canceled,
+         * timed out): the last chance to add to its sample. */
+        void (*on_run_end)(Run *run);
 } ExperimentKind;
 
 const ExperimentKind *experiment_kind_find(const char *name);

@@ -89,9 +89,9 @@ class Lab:
         e["VIRTLAB_BUS"] = self.address
         return e
 
-    def start_daemon(self, *extra, env=None):
+    def start_daemon(self, *extra, env=None, prefix=()):
         log = open(self.daemon_log, "a")
-        self.daemon = subprocess.Popen([os.path.join(BUILD, "virtlabd"), "--state-dir", self.state_dir,
+        self.daemon = subprocess.Popen([*prefix, os.path.join(BUILD, "virtlabd"), "--state-dir", self.state_dir,
                                         "--image-dir", IMAGE_DIR, *extra],
                                        env={**self.env(), **(env or {})}, stdout=log, stderr=log)
         wait_for(lambda: self.ctl("describe", "--json").returncode == 0, 10, "virtlabd on the bus")
