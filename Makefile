@@ -100,7 +100,8 @@ bench: all image
 	  if [ -n "$$VIRTLAB_STRATOVIRT" ]; then bench/boot-overhead --vmm stratovirt --image noop --runs 20 || rc=1; fi; \
 	  bench/boot-overhead --vmm qemu-microvm --image noop --runs 20 || rc=1; \
 	fi; \
-	bench/boot-overhead --vmm qemu-microvm --runs 10 || rc=1; exit $$rc
+	bench/boot-overhead --vmm qemu-microvm --runs 10 || rc=1; \
+	if [ -w /dev/kvm ]; then bench/density || rc=1; fi; exit $$rc
 
 install: all
 	install -Dm0755 $(BUILD)/virtlabd $(DESTDIR)$(PREFIX)/libexec/virtlabd

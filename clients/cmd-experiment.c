@@ -33,6 +33,8 @@ static const Option density_options[] = {
           .help = "stop before MemAvailable would drop below this [25% of it]" },
         { .name = "vm-timeout", .arg = "SEC", .parse = args_spec_int, .key = "vm_timeout_s",
           .help = "a VM not up within this ends the ramp   [30]" },
+        { .name = "hold", .arg = "SEC", .parse = args_spec_int, .key = "hold_s",
+          .help = "keep every VM up this long before the teardown [0]" },
         {},
 };
 const OptionGroup density_group = { "density options", density_options };

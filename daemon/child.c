@@ -96,6 +96,34 @@ fail:;
         _exit(127);
 }
 
+/* exec_async: the pidfd now, the exec's outcome later through exec_fd. */
+static int child_watch_async(Child *ch, int exec_fd, Child *ret) {
+        ch->pidfd = (int) syscall(SYS_pidfd_open, ch->pid, 0);
+        if (ch->pidfd < 0) {
+                int e = -errno;
+                (void) kill(ch->pid, SIGKILL);
+                (void) waitpid(ch->pid, NULL, 0);
+                safe_close(exec_fd);
+                return e;
+        }
+        (void) fcntl(exec_fd, F_SETFL, O_NONBLOCK);
+        ch->exec_fd = exec_fd;
+        *ret = *ch;
+        return 0;
+}
+
+int child_exec_result(int exec_fd, int *ret_errno) {
+        int child_errno = 0;
+        ssize_t k;
+        do
+                k = read(exec_fd, &child_errno, sizeof(child_errno));
+        while (k < 0 && errno == EINTR);
+        if (k < 0 && errno == EAGAIN)
+                return 0;
+        *ret_errno = k == sizeof(child_errno) ? child_errno : 0;
+        return 1;
+}
+
 int child_spawn(const ChildSpawn *c, Child *ret) {
         int errpipe[2];
         if (!c->argv || !c->argv[0])
@@ -103,7 +131,7 @@ int child_spawn(const ChildSpawn *c, Child *ret) {
         if (pipe2(errpipe, O_CLOEXEC) < 0)
                 return -errno;
         pid_t parent = getpid();
-        Child ch = { .pidfd = -EBADF, .t_fork = now_usec() };
+        Child ch = { .pidfd = -EBADF, .exec_fd = -EBADF, .t_fork = now_usec() };
         ch.pid = fork();
         if (ch.pid < 0) {
                 int e = -errno;
@@ -116,6 +144,8 @@ int child_spawn(const ChildSpawn *c, Child *ret) {
                 child_exec(c, parent, errpipe[1]);
         }
         safe_close(errpipe[1]);
+        if (c->exec_async)
+                return child_watch_async(&ch, errpipe[0], ret);
         int child_errno = 0;
         ssize_t k;
         do

@@ -26,19 +26,28 @@ typedef struct ChildSpawn {
         const int *inherit_fds;   /* close-on-exec is cleared on exactly these (the argv names them) */
         size_t n_inherit_fds;     /* entries in inherit_fds */
         const cpu_set_t *affinity; /* pin the child to these CPUs, NULL to inherit */
+        /* Return right after fork(): Child.exec_fd then tells how exec went
+         * (child_exec_result).  On a busy host the child may wait many ms
+         * for a CPU before it execs; a daemon starting a hundred VMs must
+         * not wait with it. */
+        bool exec_async;
 } ChildSpawn;
 
 typedef struct Child {
         pid_t pid;                /* the process */
         int pidfd;                /* readable when it exits */
         usec_t t_fork;            /* monotonic, just before fork() */
-        usec_t t_exec;            /* monotonic, exec() succeeded */
+        usec_t t_exec;            /* monotonic, exec() succeeded (0 with exec_async) */
+        int exec_fd;              /* exec_async: readable once exec succeeded or failed; else -EBADF */
 } Child;
 
 /* Forks and execs.  On success *ret holds the pid and a pidfd (the caller
  * owns both; a ChildWatch can take them); on failure nothing is left running
  * and -errno says why (the errno of a failed exec, e.g. -ENOENT). */
 int child_spawn(const ChildSpawn *c, Child *ret);
+/* Reads exec_fd (non-blocking): 0 while the child has not exec'd yet, 1
+ * once it did (*ret_errno 0) or failed to (*ret_errno its errno). */
+int child_exec_result(int exec_fd, int *ret_errno);
 /* Raises our soft RLIMIT_NOFILE to the hard limit (a hundred VMs need
  * ~1000 fds); children get the limit we started with back. */
 int child_raise_nofile(void);

@@ -47,6 +47,8 @@ struct Vm {
         bool exited;               /* on_exit delivered */
         int console_fd;            /* our end of the serial socket */
         int diag_fd;               /* VMM stdout+stderr */
+        int exec_fd;               /* tells when the VMM exec'd (child_exec_result), -EBADF after */
+        struct event *exec_event;  /* on exec_fd */
         int qmp_fd;                /* our end of the QMP socket before the client owns it */
         char *dir;                 /* path mode: private directory holding the sockets */
         char *qmp_path;            /* socket path for VMMs that cannot take an fd */
@@ -439,7 +441,30 @@ static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata) {
         (void) evtimer_add(vm->qmp_retry, &tv);
 }
 
+/* The VMM exec'd (t_exec), or could not: then it exits 127 and its
+ * diagnostics say why. */
+static void exec_done(Vm *vm) {
+        int child_errno = 0;
+        if (vm->exec_fd < 0 || child_exec_result(vm->exec_fd, &child_errno) == 0)
+                return;
+        vm->t_exec = now_usec();
+        if (child_errno) {
+                char msg[256];
+                int k = snprintf(msg, sizeof(msg), "virtlabd: cannot execute %s: %s\n", vm->argv[0], strerror(child_errno));
+                diag_append(vm, msg, k > 0 && (size_t) k < sizeof(msg) ? (size_t) k : 0);
+        }
+        event_del(vm->exec_event);
+        vm->exec_fd = safe_close(vm->exec_fd);
+}
+
+static void on_exec(evutil_socket_t fd, short what, void *userdata) {
+        exec_done(userdata);
+}
+
 static int start_watchers(Vm *vm) {
+        vm->exec_event = event_new(vm->base, vm->exec_fd, EV_READ | EV_PERSIST, on_exec, vm);
+        if (!vm->exec_event || event_add(vm->exec_event, NULL) < 0)
+                return -ENOMEM;
         (void) fcntl(vm->diag_fd, F_SETFL, O_NONBLOCK);
         vm->diag_event = event_new(vm->base, vm->diag_fd, EV_READ | EV_PERSIST, on_diag, vm);
         vm->qmp_retry = evtimer_new(vm->base, on_qmp_retry, vm);
@@ -465,6 +490,9 @@ static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
         int r = make_channels(vm, o, &c, &serial_child, &qmp_child);
         if (r < 0)
                 return r;
+        /* The usual exec failures, now; the rest arrive through exec_fd. */
+        if (access(o->binary, X_OK) < 0)
+                return -errno;
         r = o->backend->build_argv(o->backend, o->binary, &c, &vm->argv);
         if (r < 0)
                 return r;
@@ -484,14 +512,14 @@ static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
                         inherit[n_inherit++] = c.disks[i].fd;
         ChildSpawn cs = { .argv = vm->argv, .env = (char *const *) vm->backend->env, .stdout_fd = diag[1],
                           .stderr_fd = diag[1], .inherit_fds = inherit, .n_inherit_fds = n_inherit,
-                          .affinity = o->affinity };
+                          .affinity = o->affinity, .exec_async = true };
         Child child;
         r = child_spawn(&cs, &child);
         safe_close(diag[1]);
         if (r < 0)
                 return r;
         vm->t_spawn = child.t_fork;
-        vm->t_exec = child.t_exec;
+        vm->exec_fd = child.exec_fd;
         r = child_watch_new(vm->base, &child, on_child_exit, vm, &vm->child);
         if (r < 0) {
                 (void) kill(child.pid, SIGKILL);
@@ -510,7 +538,7 @@ int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks
         if (!vm)
                 return -ENOMEM;
         *vm = (Vm) { .base = base, .backend = o->backend, .cb = *cb, .userdata = userdata, .console_fd = -EBADF,
-                     .diag_fd = -EBADF, .qmp_fd = -EBADF, .log_fd = -EBADF, .inotify_fd = -EBADF,
+                     .diag_fd = -EBADF, .exec_fd = -EBADF, .qmp_fd = -EBADF, .log_fd = -EBADF, .inotify_fd = -EBADF,
                      .qmp_retry_delay = USEC_PER_MSEC };
         if (o->console_log) {
                 vm->console_log = fopen(o->console_log, "we");
@@ -555,6 +583,7 @@ static void on_child_exit(ChildWatch *w, int status, void *userdata) {
         vm->wait_status = status;
         event_del(vm->qmp_retry);
         /* The process is gone, so everything it wrote is already queued for us. */
+        exec_done(vm);
         (void) console_drain(vm);
         if (vm->line_len > 0)
                 deliver_line(vm, now_usec());
@@ -581,6 +610,8 @@ Vm *vm_free(Vm *vm) {
         if (!vm)
                 return NULL;
         child_watch_free(vm->child); /* kills and reaps synchronously */
+        free_event(vm->exec_event);
+        safe_close(vm->exec_fd);
         free_event(vm->console_event);
         free_event(vm->diag_event);
         free_event(vm->qmp_retry);

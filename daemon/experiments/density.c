@@ -49,6 +49,7 @@ static const SpecField density_fields[] = {
         SPEC_INT_FIELD("parallel", 1, 1, 64),
         { .name = "min_free_mib", .type = SPEC_INT, .min = 0, .max = 1 << 24 },
         SPEC_INT_FIELD("vm_timeout_s", 30, 1, 600),
+        SPEC_INT_FIELD("hold_s", 0, 0, 3600),
         {},
 };
 
@@ -84,6 +85,7 @@ typedef struct Density {
         json_t *steps;            /* sample.steps */
         struct event *watch;      /* boot timeouts */
         struct event *tick;       /* one measurement per loop iteration */
+        struct event *hold;       /* all up: wait hold_s before the teardown */
         bool measuring;           /* between a step's end and the next spawn */
         bool finished;            /* stop() was called */
 } Density;
@@ -232,6 +234,7 @@ static void density_finish(Density *d, const char *stopped_by, const char *fmt, 
         d->finished = true;
         event_del(d->watch);
         event_del(d->tick);
+        event_del(d->hold);
         json_t *s = run_sample(d->run);
         va_list ap;
         va_start(ap, fmt);
@@ -353,6 +356,22 @@ static void density_record_step(Density *d) {
                 json_object_set_new(s, "daemon_fds_per_vm", json_real((double) (fds - d->fds0) / (double) alive));
 }
 
+static void density_on_hold(evutil_socket_t fd, short what, void *userdata) {
+        Density *d = userdata;
+        density_finish(d, "count", "all %u VMs started", d->count);
+}
+
+/* Keeps every VM up hold_s before the teardown (to look at them, or at us). */
+static void density_hold_then_finish(Density *d) {
+        json_int_t hold = spec_int(run_spec(d->run), "hold_s");
+        struct timeval tv = { .tv_sec = (time_t) hold };
+        if (hold == 0 || evtimer_add(d->hold, &tv) < 0) {
+                density_on_hold(-1, 0, d);
+                return;
+        }
+        run_set_phase(d->run, "hold");
+}
+
 /* After a step: at count, or would the next step cross the floor? */
 static void density_next_step(Density *d) {
         uint64_t avail = 0;
@@ -362,7 +381,7 @@ static void density_next_step(Density *d) {
         double after = (double) avail - per_vm_kib * next;
         d->measuring = false;
         if (d->spawned >= d->count)
-                density_finish(d, "count", "all %u VMs started", d->count);
+                density_hold_then_finish(d);
         else if (after < (double) d->min_free_kib)
                 density_finish(d, "min_free",
                                "%u more VMs at ~%.0f MiB each would leave %.0f MiB of MemAvailable %" PRIu64
@@ -412,12 +431,15 @@ static void *density_data_new(Run *run) {
                          .min_free_kib = (uint64_t) spec_int(spec, "min_free_mib") << 10, .steps = json_array() };
         d->watch = event_new(run_event_base(run), -1, EV_PERSIST, density_on_watch, d);
         d->tick = evtimer_new(run_event_base(run), density_on_tick, d);
-        if (!d->steps || !d->watch || !d->tick || json_object_set(run_sample(run), "steps", d->steps) < 0) {
+        d->hold = evtimer_new(run_event_base(run), density_on_hold, d);
+        if (!d->steps || !d->watch || !d->tick || !d->hold || json_object_set(run_sample(run), "steps", d->steps) < 0) {
                 json_decref(d->steps);
                 if (d->watch)
                         event_free(d->watch);
                 if (d->tick)
                         event_free(d->tick);
+                if (d->hold)
+                        event_free(d->hold);
                 free(d);
                 return NULL;
         }
@@ -428,6 +450,7 @@ static void density_data_free(void *data) {
         Density *d = data;
         event_free(d->watch);
         event_free(d->tick);
+        event_free(d->hold);
         json_decref(d->steps);
         free(d);
 }

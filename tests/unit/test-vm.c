@@ -362,6 +362,35 @@ static void test_spawn_failure(void **state) {
         assert_true(no_children());
 }
 
+/* A VMM that exists but cannot be exec'd (not an executable format): the
+ * exec's outcome arrives on the loop, the VM exits 127 and its
+ * diagnostics name the binary and the error. */
+static void test_exec_failure_async(void **state) {
+        Fixture *f = *state;
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/not-an-executable", f->dir);
+        FILE *bin = fopen(path, "w");
+        assert_non_null(bin);
+        fputs("\x01\x02 not ELF, no #!", bin);
+        fclose(bin);
+        assert_int_equal(chmod(path, 0755), 0);
+        VmmBackend bad = fake_fd_backend;
+        bad.binary = path;
+        fake_script = "exit 0";
+        VmSpawnOptions o = { .backend = &bad, .binary = path, .run_dir = f->dir,
+                             .config = { .qmp_fd = -EBADF, .serial_fd = -EBADF } };
+        Vm *vm = NULL;
+        assert_int_equal(vm_spawn(f->base, &o, &log_callbacks, &f->log, &vm), 0);
+        LOOP_UNTIL(f->base, f->log.exits > 0, 5000);
+        assert_int_equal(WEXITSTATUS(f->log.status), 127);
+        assert_non_null(strstr(vm_diagnostics(vm), "cannot execute"));
+        assert_non_null(strstr(vm_diagnostics(vm), strerror(ENOEXEC)));
+        assert_true(vm_t_exec(vm) >= vm_t_spawn(vm));
+        vm_free(vm);
+        unlink(path);
+        assert_true(no_children());
+}
+
 /* ---- path mode -------------------------------------------------------- */
 
 /* python3 writes its console to the FIFO it is given and listens on the QMP
@@ -459,6 +488,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_vm_free_running, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stderr_lines, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_spawn_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_exec_failure_async, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_path_mode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_path_mode_free_running, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_path_mode_spawn_failure, setup, teardown),
