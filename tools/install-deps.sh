@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libsqlite3-dev
       libcmocka-dev qemu-system-x86 busybox-static linux-image-amd64 dbus cpio gzip xz-utils zstd
-      python3 python3-jsonschema libxml2-utils
+      python3 python3-jsonschema python3-dbus libxml2-utils
       linux-headers-amd64 graphviz gnuplot-nox
       sysbench fio e2fsprogs kmod libblkid-dev)
 # Not here, on purpose: the build dependencies of the optional patched QEMU
