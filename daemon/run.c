@@ -79,6 +79,7 @@ struct Run {
 static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata);
 static void run_on_qmp_ready(Vm *vm, void *userdata);
 static void run_on_qmp_event(Vm *vm, usec_t t, const char *event, json_t *data, void *userdata);
+static void run_on_qmp_failed(Vm *vm, int error, void *userdata);
 static void run_on_vmm_log_line(Vm *vm, usec_t t, VmLogSource src, const char *line, void *userdata);
 static void run_on_log_overflow(Vm *vm, void *userdata);
 static void run_on_exit(Vm *vm, int wait_status, void *userdata);
@@ -291,6 +292,7 @@ static int run_spawn(Run *run) {
                 .on_console_line = run_on_console_line,
                 .on_qmp_ready = run_on_qmp_ready,
                 .on_qmp_event = run_on_qmp_event,
+                .on_qmp_failed = run_on_qmp_failed,
                 .on_vmm_log_line = run_on_vmm_log_line,
                 .on_log_overflow = run_on_log_overflow,
                 .on_exit = run_on_exit,
@@ -356,6 +358,12 @@ static void run_on_qmp_event(Vm *vm, usec_t t, const char *event, json_t *data, 
         if (e && data)
                 json_object_set(e, "data", data);
         json_array_append_new(run->qmp_events, e);
+}
+
+static void run_on_qmp_failed(Vm *vm, int error, void *userdata) {
+        Run *run = userdata;
+        run_fail(run, "The VMM's QMP monitor failed%s: %s", run->t_init ? "" : " before the init marker",
+                 qmp_client_error_to_string(error));
 }
 
 static void run_on_vmm_log_line(Vm *vm, usec_t t, VmLogSource src, const char *line, void *userdata) {
