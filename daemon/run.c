@@ -505,13 +505,17 @@ static void run_on_deadline(evutil_socket_t fd, short what, void *userdata) {
                 return;
         }
         const PlanVmm *v = run->ctx.vmm;
-        const char *hint = host_hang_hint(run->ctx.plan->host, v->accel, v->backend->caps.has_tcg);
-        /* Alive but silent: say how busy it was, so "stuck" and "spinning" differ. */
-        char state[160] = "";
+        const Image *img = run->ctx.plan->image;
+        const char *hint = img && img->paravirt_kvm_ok ? "" : host_hang_hint(run->ctx.plan->host, v->accel,
+                                                                                 v->backend->caps.has_tcg);
+        /* Alive but silent: say how busy it was, so "stuck" and "spinning" differ, and whether it was stopped. */
+        char state[256] = "";
         double cpu = vm_running(run->vm) ? proc_cpu_seconds(vm_pid(run->vm)) : -1;
         if (cpu >= 0)
-                snprintf(state, sizeof(state), "; VMM process alive but stuck (%.1f s CPU used, %s)", cpu,
-                         vm_t_console(run->vm) ? "console went quiet" : "no console output at all");
+                snprintf(state, sizeof(state), "; VMM process %s (%.1f s CPU used, %s%s)",
+                         proc_stopped(vm_pid(run->vm)) ? "stopped (SIGSTOP or a tracer)" : "alive but stuck", cpu,
+                         vm_t_console(run->vm) ? "console went quiet" : "no console output at all",
+                         vm_t_qmp(run->vm) ? "" : ", no QMP greeting");
         if (!run->t_init)
                 run_fail(run, "No init marker within %u s%s%s; last console line: '%s'", limit, hint, state, run->last_line);
         else if (!run->t_result)
