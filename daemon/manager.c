@@ -9,6 +9,7 @@
 #include "backends/registry.h"
 #include "image.h"
 #include "plan.h"
+#include "utf8.h"
 #include "util.h"
 
 /* Results the store refused (full or read-only state dir), newest last. */
@@ -223,9 +224,17 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Cal
                 return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
                             "Experiment spec is empty: pass a JSON object, {} for every default");
         json_auto_t *spec = json_loads(spec_text, 0, &je);
-        if (!spec)
+        if (!spec) {
+                /* jansson does not always quote the offending token ("too big integer"): show where. */
+                char near[40];
+                size_t end = (size_t) je.position < strlen(spec_text) ? (size_t) je.position : strlen(spec_text);
+                size_t start = end > sizeof(near) - 1 ? end - (sizeof(near) - 1) : 0;
+                snprintf(near, sizeof(near), "%.*s", (int) (end - start), spec_text + start);
+                (void) utf8_scrub(near); /* the cut may split a character; the error goes out as UTF-8 */
                 return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
-                            "Experiment spec is not valid JSON: %s (at column %d)", je.text, je.column);
+                            "Experiment spec is not valid JSON: %s (at column %d, after '%s')", je.text, je.column,
+                            near);
+        }
         if (queued_jobs(m) >= JOBS_QUEUED_MAX)
                 return fail(ret_error, ret_class, MANAGER_QUEUE_FULL, -E2BIG, "Too many queued jobs (max %d)",
                             JOBS_QUEUED_MAX);
