@@ -129,6 +129,64 @@ static void keep_unstored(Manager *m, Job *job) {
         (void) json_object_set_new(m->unstored, key, json_string(text));
 }
 
+/* A job whose final write the store refused still reads "running" in its
+ * row: the row is written again whenever the store may have room, and the
+ * document leaves memory once it is stored. */
+static void flush_unstored(Manager *m) {
+        const char *key;
+        json_t *text;
+        void *tmp;
+        json_object_foreach_safe(m->unstored, tmp, key, text) {
+                json_auto_t *doc = json_loads(json_string_value(text), 0, NULL);
+                const char *state = json_string_value(json_object_get(doc, "state")) ?: "failed";
+                const char *error = json_string_value(json_object_get(doc, "error"));
+                uint32_t id = (uint32_t) strtoul(key, NULL, 10);
+                if (store_job_finish(m->store, id, state, error, json_string_value(text)) >= 0 ||
+                    store_job_finish(m->store, id, state, error, NULL) == -ENOENT)
+                        (void) json_object_del(m->unstored, key);
+        }
+}
+
+/* The row of a job listed (a JSON object) with the state and error of its
+ * unstored document, if it has one. */
+static void overlay_unstored(Manager *m, json_t *row) {
+        char key[16];
+        snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(row, "job_id")));
+        json_auto_t *doc = json_loads(strempty(json_string_value(json_object_get(m->unstored, key))), 0, NULL);
+        if (!doc)
+                return;
+        (void) json_object_set(row, "state", json_object_get(doc, "state"));
+        (void) json_object_set(row, "error", json_object_get(doc, "error"));
+}
+
+int manager_list_results(Manager *m, const char *kind, const char *vmm, const char *state, unsigned limit,
+                         char **ret_json) {
+        flush_unstored(m);
+        _cleanup_free_ char *text = NULL;
+        int r = store_list(m->store, kind, vmm, state, limit, &text);
+        if (r < 0 || json_object_size(m->unstored) == 0) {
+                *ret_json = TAKE_PTR(text);
+                return r;
+        }
+        json_auto_t *rows = json_loads(text, 0, NULL);
+        if (!json_is_array(rows))
+                return -EBADMSG;
+        size_t i = 0;
+        while (i < json_array_size(rows)) {
+                json_t *row = json_array_get(rows, i);
+                overlay_unstored(m, row);
+                if (state && !streq(strempty(json_string_value(json_object_get(row, "state"))), state))
+                        (void) json_array_remove(rows, i);
+                else
+                        i++;
+        }
+        char *out = json_dumps(rows, JSON_COMPACT);
+        if (!out)
+                return -ENOMEM;
+        *ret_json = out;
+        return 0;
+}
+
 int manager_get_result(Manager *m, uint32_t id, char **ret_json) {
         char key[16];
         snprintf(key, sizeof(key), "%u", id);
@@ -274,6 +332,7 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Cal
 /* Removes finished jobs (announcing them) and starts the next one. */
 static void manager_on_dispatch(evutil_socket_t fd, short what, void *userdata) {
         Manager *m = userdata;
+        flush_unstored(m);
         for (QueuedJob **p = &m->jobs; *p;) {
                 QueuedJob *q = *p;
                 if (job_state(q->job) < JOB_DONE) {

@@ -73,5 +73,10 @@ int manager_when_settled(Manager *m, void (*cb)(void *userdata), void *userdata)
 /* GetResult: the stored document, or one the store refused (kept in
  * memory), as store_job_result(). */
 int manager_get_result(Manager *m, uint32_t id, char **ret_json);
+/* ListResults: store_list(), where a job whose final write the store refused
+ * (disk full) shows its real state, not the "running" its row still holds;
+ * such rows are written again first. */
+int manager_list_results(Manager *m, const char *kind, const char *vmm, const char *state, unsigned limit,
+                         char **ret_json);
 Store *manager_store(Manager *m);
 const HostInfo *manager_host(Manager *m);
