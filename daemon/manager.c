@@ -365,7 +365,8 @@ static json_t *describe_image(Manager *m) {
 static json_t *describe_vmms(Manager *m) {
         json_t *a = json_array();
         for (const VmmBackend *const *b = vmm_backends(); a && *b; b++) {
-                const VmmInfo *info = vmm_catalog_get(m->catalog, *b);
+                /* manager_when_settled() re-found every binary just before: once per Describe is enough. */
+                const VmmInfo *info = vmm_catalog_peek(m->catalog, *b);
                 json_t *o = info ? vmm_info_to_json(*b, info) : NULL;
                 if (o)
                         json_object_set_new(o, "capabilities",

@@ -64,7 +64,8 @@ Job *manager_find_job(Manager *m, uint32_t id);
 Job **manager_jobs(Manager *m);
 /* Cancels an active job; -ENOENT if there is none with that id. */
 int manager_cancel_job(Manager *m, uint32_t id, const char *why);
-/* Describe(): host, VMMs (cached, never probed here), kinds, image, store. */
+/* Describe(): host, VMMs (cached, never probed or re-found here: call
+ * manager_when_settled() first), kinds, image, store. */
 json_t *manager_describe(Manager *m);
 /* Re-finds the VMM binaries; then, like vmm_catalog_when_settled(), 1 when
  * cb(userdata) will follow once the version probes under way have ended, 0
