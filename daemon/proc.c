@@ -44,7 +44,7 @@ bool proc_stopped(pid_t pid) {
         if (read_small(path, buf, sizeof(buf)) < 0)
                 return false;
         const char *p = strrchr(buf, ')');
-        return p && (p[2] == 'T' || p[2] == 't');
+        return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
 int proc_thread_count(pid_t pid) {
