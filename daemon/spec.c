@@ -59,9 +59,12 @@ static int check_vmm_name(const char *name, char **ret_error) {
         return spec_fail(ret_error, "Unknown VMM '%s' (known: %s)", spec_echo_str(name, b), known);
 }
 
+static const char *echo_given(json_t *v, char buf[static SPEC_ECHO_MAX + 8]);
+
 static int check_vmm(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        char b[SPEC_ECHO_MAX + 8];
         return json_is_string(v) ? check_vmm_name(json_string_value(v), ret_error)
-                                 : spec_fail(ret_error, "Field 'vmm' must be a string");
+                                 : spec_fail(ret_error, "Field 'vmm' must be a string, not %s", echo_given(v, b));
 }
 
 /* "vmms": [A, B, ...] makes a compare job: runs rotate
@@ -194,19 +197,41 @@ static json_t *default_value(const SpecField *f) {
         }
 }
 
+/* What a caller gave, for "must be X, not Y": a string (cut to SPEC_ECHO_MAX), a
+ * number or literal as JSON spells it, or the kind of a container. */
+static const char *echo_given(json_t *v, char buf[static SPEC_ECHO_MAX + 8]) {
+        char q[SPEC_ECHO_MAX + 8];
+        switch (json_typeof(v)) {
+        case JSON_STRING: snprintf(buf, SPEC_ECHO_MAX + 8, "'%s'", spec_echo_str(json_string_value(v), q)); return buf;
+        case JSON_INTEGER: snprintf(buf, SPEC_ECHO_MAX + 8, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return buf;
+        case JSON_REAL: snprintf(buf, SPEC_ECHO_MAX + 8, "%.17g", json_real_value(v)); return buf;
+        case JSON_TRUE: return "true";
+        case JSON_FALSE: return "false";
+        case JSON_NULL: return "null";
+        case JSON_ARRAY: return "an array";
+        case JSON_OBJECT: return "an object";
+        }
+        return "?";
+}
+
 static int check_type(const SpecField *f, json_t *v, char **ret_error) {
+        char b[SPEC_ECHO_MAX + 8];
         switch (f->type) {
         case SPEC_INT:
                 if (!json_is_integer(v))
-                        return spec_fail(ret_error, "Field '%s' must be an integer", f->name);
+                        return spec_fail(ret_error, "Field '%s' must be an integer, not %s", f->name, echo_given(v, b));
                 if (json_integer_value(v) < f->min || json_integer_value(v) > f->max)
                         return spec_fail(ret_error, "Invalid %s %" JSON_INTEGER_FORMAT ": must be between %" JSON_INTEGER_FORMAT
                                                     " and %" JSON_INTEGER_FORMAT, f->name, json_integer_value(v), f->min, f->max);
                 return 0;
         case SPEC_BOOL:
-                return json_is_boolean(v) ? 0 : spec_fail(ret_error, "Field '%s' must be true or false", f->name);
+                return json_is_boolean(v) ? 0
+                                          : spec_fail(ret_error, "Field '%s' must be true or false, not %s", f->name,
+                                                      echo_given(v, b));
         case SPEC_STRING:
-                return json_is_string(v) ? 0 : spec_fail(ret_error, "Field '%s' must be a string", f->name);
+                return json_is_string(v) ? 0
+                                         : spec_fail(ret_error, "Field '%s' must be a string, not %s", f->name,
+                                                     echo_given(v, b));
         case SPEC_ANY:
                 return 0;
         }

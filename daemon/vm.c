@@ -226,6 +226,9 @@ static void qmp_state_changed(QmpClient *c, int error, void *userdata) {
         if (error < 0) {
                 log_debug_errno(error, "QMP connection of pid %d ended: %m", (int) vm_pid(vm));
                 vm->qmp_closed = true;
+                /* A plain EOF is how every VMM exits; anything else leaves a live VMM out of our control. */
+                if (!vm->reaped && vm->cb.on_qmp_failed && (error != -ECONNRESET || qmp_client_eof_mid_message(c)))
+                        vm->cb.on_qmp_failed(vm, error == -ECONNRESET ? -EPIPE : error, vm->userdata);
                 vm_maybe_exit(vm);
                 return;
         }

@@ -31,6 +31,10 @@ typedef struct VmCallbacks {
         void (*on_console_line)(Vm *vm, usec_t t, const char *line, void *userdata);
         /* QMP greeting read and capabilities negotiated. */
         void (*on_qmp_ready)(Vm *vm, void *userdata);
+        /* The QMP connection broke while the VMM lives (garbage, an oversized
+         * message): error as qmp_state_handler_t; -EPIPE for an EOF that cut
+         * a message short. */
+        void (*on_qmp_failed)(Vm *vm, int error, void *userdata);
         /* An asynchronous QMP event (data borrowed, may be NULL). */
         void (*on_qmp_event)(Vm *vm, usec_t t, const char *event, json_t *data, void *userdata);
         /* A line the VMM wrote to its stderr or its own log. */
