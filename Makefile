@@ -108,11 +108,19 @@ install: all
 	install -Dm0755 $(BUILD)/kvm-sample/kvm-sample $(DESTDIR)$(PREFIX)/libexec/virtlab/kvm-sample
 	install -Dm0755 $(BUILD)/virtlabctl $(DESTDIR)$(PREFIX)/bin/virtlabctl
 	install -Dm0644 systemd/virtlabd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/virtlabd.service
-	install -Dm0644 systemd/org.virtlab.Lab1.conf $(DESTDIR)$(DBUS_POLICYDIR)/org.virtlab.Lab1.conf
 	install -Dm0644 systemd/virtlab.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/virtlab.conf
+	@# Group virtlab before the policy: dbus-daemon reloads on the new file and
+	@# resolves group="virtlab" then, never again; a group made later leaves its
+	@# members denied until `systemctl reload dbus`.  Only into a system root
+	@# (DESTDIR empty or holding etc/group), not into a staging tree.
+	if [ -f $(DESTDIR)/etc/group ] && command -v systemd-sysusers >/dev/null; then \
+	  systemd-sysusers --root=$(DESTDIR)/ $(DESTDIR)$(PREFIX)/lib/sysusers.d/virtlab.conf; fi
+	install -Dm0644 systemd/org.virtlab.Lab1.conf $(DESTDIR)$(DBUS_POLICYDIR)/org.virtlab.Lab1.conf
 	install -Dm0644 systemd/org.virtlab.Lab1.service $(DESTDIR)$(PREFIX)/share/dbus-1/system-services/org.virtlab.Lab1.service
 	install -d $(DESTDIR)$(PREFIX)/share/virtlab/schemas
 	install -m0644 schemas/*.json schemas/*.xml $(DESTDIR)$(PREFIX)/share/virtlab/schemas/
+	@# A running systemd reads the new or changed unit (then: systemctl start virtlabd).
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf build build-san
