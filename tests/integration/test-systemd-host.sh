@@ -5,13 +5,13 @@
 # system bus; `make install DESTDIR=` goes into it while it runs, as on a live
 # host; then, inside, over that bus and under the unit exactly as shipped:
 # systemctl start, D-Bus activation, a TCG boot, translate down to the HPA,
-# --drop-caches, KVM through DeviceAllow= (QEMU, StratoVirt, kvm-sample), a
-# mounted block device refused as a bench disk, group virtlab against an
-# outsider, systemctl stop and SIGKILL mid-job, systemd-analyze verify and
-# security.  Emits TAP; skips visibly without root, systemd-nspawn, nsenter, a
-# cgroup2 hierarchy, or (to build the rootfs) mmdebstrap and reachable apt
-# sources.  Cached, it takes ~25 s on 2 idle cores; building the rootfs adds
-# 80-130 s.
+# --drop-caches, KVM through DeviceAllow= (QEMU, StratoVirt, kvm-sample),
+# density, a mounted block device refused as a bench disk, group virtlab
+# against an outsider, systemctl stop and SIGKILL mid-job, systemd-analyze
+# verify and security.  Emits TAP; skips visibly without root, systemd-nspawn,
+# nsenter, a cgroup2 hierarchy, or (to build the rootfs) mmdebstrap and
+# reachable apt sources.  Cached, it takes ~25 s on 2 idle cores; building the
+# rootfs adds 80-130 s.
 #
 # Environment: BUILD, IMAGE_DIR (make check sets both), VIRTLAB_STRATOVIRT.
 # Everything inside runs through `nsenter -t <container PID 1> -a`; the
@@ -413,6 +413,22 @@ check_kvm_sample() {
         [ "$(jq_ state <<<"$out")" = "done" ] || { jq_ error <<<"$out"; return 1; }
 }
 check "kvm-sample (installed in libexec/virtlab) runs as a job on /dev/kvm" check_kvm_sample
+
+# Many VMMs at once in the unit's cgroup (tasks, fds: virtlabd raises its
+# soft RLIMIT_NOFILE to the unit's hard limit, which needs no capability).
+check_density() {
+        local out
+        out=$(IN virtlabctl density --vmm qemu-microvm --count 8 --step 4 --parallel 2 --runs 1 --warmup 0 --json) ||
+                { echo "$out" | tail; return 1; }
+        [ "$(jq_ state <<<"$out")" = "done" ] || { jq_ error <<<"$out"; return 1; }
+        IN journalctl -b -u virtlabd -o cat --no-pager | grep "Could not raise RLIMIT_NOFILE" && return 1
+        return 0
+}
+if IN virtlabctl density --help >/dev/null 2>&1; then
+        check "density: 8 noop VMs on qemu-microvm, 2 booting at once, under the unit" check_density
+else
+        skip "density under the unit" "this virtlabctl has no density verb"
+fi
 
 # The in-use check stat()s the sources /proc/self/mounts names: it needs the
 # host's /dev, which PrivateDevices=yes would hide.
