@@ -108,11 +108,27 @@ install: all
 	install -Dm0755 $(BUILD)/kvm-sample/kvm-sample $(DESTDIR)$(PREFIX)/libexec/virtlab/kvm-sample
 	install -Dm0755 $(BUILD)/virtlabctl $(DESTDIR)$(PREFIX)/bin/virtlabctl
 	install -Dm0644 systemd/virtlabd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/virtlabd.service
-	install -Dm0644 systemd/org.virtlab.Lab1.conf $(DESTDIR)$(DBUS_POLICYDIR)/org.virtlab.Lab1.conf
 	install -Dm0644 systemd/virtlab.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/virtlab.conf
+	@# Group virtlab before the policy: dbus-daemon reloads on the new file and
+	@# resolves group="virtlab" then, never again; a group made later leaves its
+	@# members denied until `systemctl reload dbus`.  Only into a system root
+	@# (DESTDIR empty or holding etc/group), not into a staging tree.
+	if [ -f $(DESTDIR)/etc/group ] && command -v systemd-sysusers >/dev/null; then \
+	  systemd-sysusers --root=$(DESTDIR)/ $(DESTDIR)$(PREFIX)/lib/sysusers.d/virtlab.conf; fi
+	@# Renamed into place: a running dbus-daemon reloads when a file in system.d
+	@# is closed after writing, and install(1) writes it 0600, chmods it after;
+	@# a reload in between missed the policy (3 of 8 installs: root was then
+	@# denied the name until the next reload).
+	install -Dm0644 systemd/org.virtlab.Lab1.conf $(DESTDIR)$(DBUS_POLICYDIR)/org.virtlab.Lab1.conf.new
+	mv -f $(DESTDIR)$(DBUS_POLICYDIR)/org.virtlab.Lab1.conf.new $(DESTDIR)$(DBUS_POLICYDIR)/org.virtlab.Lab1.conf
 	install -Dm0644 systemd/org.virtlab.Lab1.service $(DESTDIR)$(PREFIX)/share/dbus-1/system-services/org.virtlab.Lab1.service
 	install -d $(DESTDIR)$(PREFIX)/share/virtlab/schemas
 	install -m0644 schemas/*.json schemas/*.xml $(DESTDIR)$(PREFIX)/share/virtlab/schemas/
+	@# On a live system, the bus has the policy and systemd the unit before
+	@# make returns (then: systemctl start virtlabd).
+	if [ -z "$(DESTDIR)" ] && [ -S /run/dbus/system_bus_socket ] && command -v dbus-send >/dev/null; then \
+	  dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ReloadConfig >/dev/null; fi
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf build build-san
