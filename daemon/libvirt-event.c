@@ -2,7 +2,7 @@
  *
  * A handle is one libevent fd event (EV_PERSIST, re-made on every update);
  * a timeout is one persistent libevent timer whose interval is its
- * frequency (0 = every loop iteration, -1 = disabled).  Removal never calls
+ * frequency (0 = every loop iteration, re-armed by hand; -1 = disabled).  Removal never calls
  * libvirt's free function synchronously: the remote driver removes handles
  * with its own lock held and its free function takes that lock, so the
  * free (and our record) is deferred to a fresh loop iteration.
@@ -19,6 +19,7 @@ typedef struct Watch {
         int id;                    /* libvirt's handle or timer number */
         bool timer;                /* a timeout, else an fd handle */
         int fd;                    /* handle: the fd watched */
+        int ms;                    /* timeout: its frequency, -1 = disabled */
         struct event *ev;          /* the libevent event, NULL while it watches nothing */
         virEventHandleCallback hcb; /* handle: libvirt's callback */
         virEventTimeoutCallback tcb; /* timeout: libvirt's callback */
@@ -156,16 +157,23 @@ static int timeout_arm(Watch *w, int ms) {
                         return -1;
         }
         event_del(w->ev);
+        w->ms = ms;
         if (ms < 0)
                 return 0;
         struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (suseconds_t) (ms % 1000) * 1000 };
         return event_add(w->ev, &tv) < 0 ? -1 : 0;
 }
 
+/* libevent does not repeat a persistent timer of 0 s (it reads as "no
+ * timeout"): a 0 ms timeout is re-armed by hand after each call. */
 static void on_timeout(evutil_socket_t fd, short what, void *userdata) {
         Watch *w = userdata;
-        if (!w->removed)
-                w->tcb(w->id, w->opaque);
+        if (w->removed)
+                return;
+        w->tcb(w->id, w->opaque);
+        struct timeval zero = {};
+        if (!w->removed && w->ms == 0 && w->ev)
+                (void) event_add(w->ev, &zero);
 }
 
 static int add_timeout(int ms, virEventTimeoutCallback cb, void *opaque, virFreeCallback ff) {
