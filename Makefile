@@ -7,7 +7,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 # The system bus reads policies only from here (and /etc), whatever PREFIX is.
 DBUS_POLICYDIR ?= /usr/share/dbus-1/system.d
-PKGS     := libevent jansson libsystemd sqlite3 blkid
+PKGS     := libevent jansson libsystemd sqlite3 blkid libvirt libvirt-qemu libxml-2.0
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -203,7 +203,7 @@ const OptionGroup args_global_group = { "Output and connection", global_options 
 
 static const Option experiment_options[] = {
         { .name = "vmm", .arg = "NAME", .parse = args_spec_string, .key = "vmm",
-          .help = "qemu (q35), qemu-microvm, stratovirt [qemu]" },
+          .help = "qemu (q35), qemu-microvm, stratovirt, libvirt [qemu]" },
         { .name = "runs", .arg = "N", .parse = args_spec_int, .key = "runs",
           .help = "measured runs, 1..1000            [10]" },
         { .name = "warmup", .arg = "N", .parse = args_spec_int, .key = "warmup",

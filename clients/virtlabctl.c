@@ -97,7 +97,7 @@ static void help(void) {
                "  KIND                   any other experiment kind virtlabd offers (see describe)\n"
                "Each command takes only its own options: virtlabctl COMMAND --help lists them.\n\n"
                "Experiment options:\n"
-               "  --vmm NAME             qemu (q35), qemu-microvm, stratovirt [qemu]\n"
+               "  --vmm NAME             qemu (q35), qemu-microvm, stratovirt, libvirt [qemu]\n"
                "  --runs N               measured runs, 1..1000            [10]\n"
                "  --warmup N             discarded warm-up runs            [1]\n"
                "  --accel auto|kvm|tcg   accelerator                       [auto]\n"

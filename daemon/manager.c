@@ -1,6 +1,8 @@
 /* manager.c — job queue and daemon state (manager.h). */
 #include "manager.h"
 
+#include "libvirt-conn.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -392,8 +394,9 @@ int manager_when_settled(Manager *m, void (*cb)(void *userdata), void *userdata)
 }
 
 json_t *manager_describe(Manager *m) {
-        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I}", "version", VIRTLAB_VERSION, "host",
-                         host_to_json(&m->host), "vmms", describe_vmms(m), "experiments", describe_kinds(), "image",
-                         describe_image(m), "store", store_path(m->store), "state_dir", m->state_dir, "queue_policy",
-                         "one job at a time; later jobs are queued in order", "queue_max", (json_int_t) JOBS_QUEUED_MAX);
+        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I}", "version", VIRTLAB_VERSION, "host",
+                         host_to_json(&m->host), "vmms", describe_vmms(m), "libvirt", libvirt_describe(), "experiments",
+                         describe_kinds(), "image", describe_image(m), "store", store_path(m->store), "state_dir",
+                         m->state_dir, "queue_policy", "one job at a time; later jobs are queued in order", "queue_max",
+                         (json_int_t) JOBS_QUEUED_MAX);
 }

@@ -376,7 +376,8 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
         const JobPlan *p = run->ctx.plan;
         const PlanVmm *v = run->ctx.vmm;
         int r;
-        _cleanup_free_ char *cmdline = run_cmdline(run), *log_path = NULL;
+        _cleanup_free_ char *cmdline = run_cmdline(run), *log_path = NULL, *why = NULL;
+        char name[64];
         _cleanup_free_ VmDevice *devices = NULL;
         _cleanup_free_ VmDisk *disks = NULL;
         size_t n_devices = 0, n_disks = 0;
@@ -406,7 +407,11 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
                 .affinity = pin,
                 .inherit_fds = p->inherit_fds,
                 .n_inherit_fds = p->n_inherit_fds,
+                .name = name,
+                .manager_uri = spec_string(run->spec, "libvirt_uri"),
+                .ret_error = &why,
         };
+        snprintf(name, sizeof(name), "j%u-r%u-v%u", run->ctx.job_id, run->ctx.index, rv->index);
         json_object_set_new(rv->doc, "console_log", json_string(log_path));
         if (rv->index == 0)
                 json_object_set_new(run->sample, "cmdline", json_string(cmdline));
@@ -420,6 +425,8 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
                 .on_exit = run_on_exit,
         };
         r = vm_spawn(run->ctx.base, &o, &cb, rv, &rv->vm);
+        if (r < 0 && why && !run->kind->multi_vm)
+                run_fail(run, "%s", why); /* the driver's words (libvirt's error) beat strerror */
         if (r >= 0) {
                 run->alive++;
                 if (run->kind->multi_vm)

@@ -138,6 +138,27 @@ static int check_append(json_t *spec, const SpecField *f, json_t *v, char **ret_
         return 0;
 }
 
+/* A libvirt URI for the libvirt VMM: printable, bounded, and only where
+ * a VMM of the job runs through libvirt. */
+static int check_libvirt_uri(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        const char *s = json_string_value(v);
+        char b[SPEC_ECHO_MAX + 8];
+        json_t *vmms = json_object_get(spec, "vmms"), *e;
+        size_t i;
+        bool libvirt = streq_ptr(spec_string(spec, "vmm"), "libvirt");
+        json_array_foreach(vmms, i, e)
+                libvirt = libvirt || streq_ptr(json_string_value(e), "libvirt");
+        if (!libvirt)
+                return spec_fail(ret_error, "Field 'libvirt_uri' applies only when a VMM of the job is 'libvirt'");
+        for (const char *p = s; *p; p++)
+                if (*p <= 0x20 || *p > 0x7e)
+                        return spec_fail(ret_error, "Invalid libvirt_uri '%s': must be printable ASCII without spaces",
+                                         spec_echo(v, b));
+        if (strlen(s) == 0 || strlen(s) > 512)
+                return spec_fail(ret_error, "Invalid libvirt_uri: %zu bytes, must be 1 to 512", strlen(s));
+        return 0;
+}
+
 const SpecField spec_common_fields[] = {
         { .name = "vmms", .type = SPEC_ANY, .vm_only = true, .check = check_vmms },
         { .name = "vmm", .type = SPEC_STRING, .vm_only = true, .has_default = true, .def_string = "qemu", .check = check_vmm },
@@ -155,6 +176,7 @@ const SpecField spec_common_fields[] = {
         { .name = "append", .type = SPEC_STRING, .vm_only = true, .check = check_append },
         /* Runs a Linux guest on a paravirtual KVM with a KVM-only VMM although it hangs there. */
         { .name = "force_paravirt_kvm", .type = SPEC_BOOL, .vm_only = true, .has_default = true, .def_bool = false },
+        { .name = "libvirt_uri", .type = SPEC_STRING, .vm_only = true, .check = check_libvirt_uri },
         {},
 };
 

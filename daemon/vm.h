@@ -20,6 +20,7 @@
 #define VM_VMM_LOG_MAX ((size_t) 64 << 20)
 
 typedef struct Vm Vm;
+typedef struct VmDriver VmDriver; /* vm-driver.h: how the VMM is run (a process, a libvirt domain) */
 
 typedef enum VmLogSource {
         VM_LOG_STDERR,   /* the VMM's stdout/stderr */
@@ -55,6 +56,9 @@ typedef struct VmSpawnOptions {
         const cpu_set_t *affinity; /* pin the VMM (all its threads) to these CPUs, or NULL */
         const int *inherit_fds;    /* more fds the VMM inherits at their numbers (the caller's files) */
         size_t n_inherit_fds;      /* entries in inherit_fds */
+        const char *name;          /* a name for the VM where its driver gives one (libvirt domain), or NULL */
+        const char *manager_uri;   /* libvirt driver: the URI, NULL = the daemon's default */
+        char **ret_error;          /* if not NULL: on failure, the driver's own words for why (or NULL) */
 } VmSpawnOptions;
 
 /* Forks and execs the VMM.  On success the VM is running and *ret owns it. */

@@ -7,9 +7,11 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
       python3 python3-jsonschema python3-dbus libxml2-utils
       linux-headers-amd64 graphviz gnuplot-nox
       sysbench fio e2fsprogs kmod libblkid-dev
-      systemd-container mmdebstrap procps)
+      systemd-container mmdebstrap procps
+      libvirt-dev libvirt-daemon-system libvirt-clients libxml2-dev)
 # systemd-container (systemd-nspawn) and mmdebstrap: test-systemd-host.sh boots
 # a Debian rootfs with systemd as PID 1 to run virtlabd.service for real.
+# libvirt-*: the libvirt backend and test-libvirt.py's private libvirtd.
 # Not here, on purpose: the build dependencies of the optional patched QEMU
 # (meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
 # flex bison dpkg-dev), which modules/edu/qemu/build-patched-qemu.sh

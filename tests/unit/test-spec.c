@@ -173,7 +173,7 @@ static void test_vm_only_refused(void **state) {
 static void test_vmm(void **state) {
         char known[256], want[512];
         vmm_backend_names(known, sizeof(known));
-        assert_string_equal(known, "qemu, qemu-microvm, stratovirt");
+        assert_string_equal(known, "qemu, qemu-microvm, stratovirt, libvirt");
         snprintf(want, sizeof(want), "Unknown VMM 'firecracker' (known: %s)", known);
         expect_refused("{\"vmm\": \"firecracker\"}", true, want);
         expect_refused("{\"vmm\": 5}", true, "Field 'vmm' must be a string, not 5");
