@@ -62,9 +62,8 @@ static json_t *result_vmms(json_t *doc) {
         return json_pack("[s]", json_string_value(json_object_get(json_object_get(doc, "spec"), "vmm")) ?: "?");
 }
 
-/* Measured, successful samples of one VMM and metric, as a JSON array.
- * Runs without a "vmm" field (older single-VMM results) belong to spec.vmm. */
-static json_t *result_samples(json_t *doc, const char *vmm, const char *metric) {
+/* Runs without a "vmm" field (older single-VMM results) belong to spec.vmm. */
+json_t *gate_samples(json_t *doc, const char *vmm, const char *metric) {
         json_t *out = json_array(), *run;
         const char *spec_vmm = json_string_value(json_object_get(json_object_get(doc, "spec"), "vmm"));
         size_t i;
@@ -103,7 +102,7 @@ json_t *gate_baseline_from_results(json_t *const *docs, size_t n) {
                 size_t i, j;
                 json_array_foreach(vmms, i, vmm) json_array_foreach(json_object_get(docs[d], "metrics"), j, metric) {
                         char key[256];
-                        json_t *samples = result_samples(docs[d], json_string_value(vmm), json_string_value(metric));
+                        json_t *samples = gate_samples(docs[d], json_string_value(vmm), json_string_value(metric));
                         if (json_array_size(samples) == 0 ||
                             gate_key(kind, json_string_value(vmm), json_string_value(metric), key, sizeof(key)) < 0) {
                                 json_decref(samples);

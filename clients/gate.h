@@ -44,6 +44,10 @@ int gate_judge(const double *base, size_t nb, const double *cur, size_t nc, doub
 /* The baseline key of one (kind, VMM, metric): "boot/qemu-microvm/boot_ms". */
 int gate_key(const char *kind, const char *vmm, const char *metric, char *buf, size_t size);
 
+/* The measured samples (successful, not warm-up runs) of one VMM and metric
+ * of a result document, as a new JSON array of numbers (empty if none). */
+json_t *gate_samples(json_t *doc, const char *vmm, const char *metric);
+
 /* Builds a baseline document {"schema": "virtlab/baseline/v1", "entries":
  * {key: {kind, vmm, metric, n, mean, samples: [...]}}, "environment": {...}}
  * from finished result documents (compare jobs or single-VMM jobs): the
