@@ -6,7 +6,12 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
       libcmocka-dev qemu-system-x86 busybox-static linux-image-amd64 dbus cpio gzip xz-utils zstd
       python3 python3-jsonschema libxml2-utils
       linux-headers-amd64 graphviz gnuplot-nox
-      sysbench fio e2fsprogs kmod)
+      sysbench fio e2fsprogs kmod
+      scdoc groff-base man-db bash-completion
+      chromium prometheus python3-prometheus-client)
+# scdoc: the man pages; chromium: the report is rendered in a real browser by
+# test-report-browser.py; prometheus: its promtool validates the OpenMetrics
+# output (python3-prometheus-client: the strict OpenMetrics parser).
 # Not here, on purpose: the build dependencies of the optional patched QEMU
 # (meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
 # flex bison dpkg-dev), which modules/edu/qemu/build-patched-qemu.sh
