@@ -360,13 +360,19 @@ static void summary(Out *o, const ReportSet *s) {
         char runs[64] = "";
         if (n_uniform && n_seen > 0)
                 snprintf(runs, sizeof(runs), " over %ld measured runs per VMM", n_seen);
-        out_para(o, "Each cell: mean ± half-width of the 95 %% confidence interval%s. × = mean ÷ mean of %s (the "
-                    "reference); p = two-sided permutation test on the means%s%s%s; better/worse when p < %.2g, "
-                    "n.s. = no significant difference.",
-                 runs, s->vmms[0].name, any_joint ? ", computed by the daemon over the interleaved runs of one compare job" : "",
-                 any_joint && any_separate ? "," : "",
-                 any_separate ? " over the runs of separate jobs, run one after another (drift between jobs is not controlled)" : "",
-                 o->alpha);
+        const char *how = any_joint && any_separate
+                                  ? "from the compare job's interleaved runs where one job held both VMMs, else over the runs "
+                                    "of separate jobs run one after another (their drift is not controlled)"
+                          : any_joint ? "computed by the daemon over the interleaved runs of one compare job"
+                                      : "over the runs of separate jobs, run one after another (drift between jobs is not "
+                                        "controlled)";
+        if (s->n_vmms == 1)
+                out_para(o, "Each cell: mean ± half-width of the 95 %% confidence interval%s.", runs);
+        else
+                out_para(o, "Each cell: mean ± half-width of the 95 %% confidence interval%s. × = mean ÷ mean of %s (the "
+                            "reference); p = two-sided permutation test on the means, %s; better/worse when p < %.2g, "
+                            "n.s. = no significant difference.",
+                         runs, s->vmms[0].name, how, o->alpha);
         if (floor_p >= o->alpha)
                 out_para(o, "With %zu + %zu runs no difference can be significant at %.2g: the smallest p a permutation test "
                             "can give is %.2g. Measure more runs (--runs 10) for a verdict.",
@@ -533,8 +539,12 @@ static void detail_table(Out *o, const ReportSet *s, const char *kind) {
                         if (report_set_stats(s, kind, s->vmms[v].name, metric, &st) < 0)
                                 continue;
                         char name[160], n[16], mean[64], med[32], cv[32], lo[32], hi[32], range[80], ratio[32], verdict[128];
-                        snprintf(name, sizeof(name), "%s%s%s%s", first ? hm.label : "", first && *hm.unit ? " (" : "",
-                                 first ? hm.unit : "", first && *hm.unit ? ")" : "");
+                        /* The label, its unit, and the field's name in the JSON. */
+                        if (first)
+                                snprintf(name, sizeof(name), "%s%s%s%s%s%s", hm.label, *hm.unit ? " (" : "", hm.unit,
+                                         *hm.unit ? ")" : "", streq(hm.label, metric) ? "" : "\n", streq(hm.label, metric) ? "" : metric);
+                        else
+                                name[0] = 0;
                         snprintf(n, sizeof(n), "%zu", st.n);
                         human_mean_ci(&hm, st.mean, (st.ci95_high - st.ci95_low) / 2, mean, sizeof(mean));
                         human_value(&hm, st.median, med, sizeof(med));
@@ -667,6 +677,19 @@ static int mtree_svg(Out *o, json_t *doc, const char *svg) {
         return r;
 }
 
+/* A VM-less kind (kvm-sample): no VMM columns, so its jobs as `results` prints them. */
+static void section_vm_less(Out *o, const ReportSet *s, const char *kind) {
+        char title[96];
+        snprintf(title, sizeof(title), "Experiment %s", kind);
+        out_heading(o, 2, kind, title);
+        for (size_t d = 0; d < s->n; d++)
+                if (streq(str(s->docs[d], "kind"), kind)) {
+                        _cleanup_free_ char *text = render(s->docs[d], OUTPUT_TABLE);
+                        if (text)
+                                out_pre(o, text);
+                }
+}
+
 static void section_memory_lab(Out *o, const ReportSet *s) {
         out_heading(o, 2, "memory-lab", "Memory lab: the VMM's memory map and an address walk");
         for (size_t d = 0; d < s->n; d++) {
@@ -712,7 +735,7 @@ static const char html_style[] =
         "td,th{border:1px solid #bbb;padding:3px 7px;text-align:right;vertical-align:top}\n"
         "td:first-child,th:first-child{text-align:left}\n"
         "#summary td{font-size:1.05em}#summary th{background:#f0f0f0}\n"
-        "table.detail{font-size:0.85em}table.detail td{white-space:nowrap}table.detail th{background:#f7f7f7}\n"
+        "table.detail{font-size:0.85em;display:block;overflow-x:auto}table.detail td{white-space:nowrap}table.detail th{background:#f7f7f7}\n"
         "figure{margin:1em 0}figure img{max-width:100%;height:auto}figcaption{font-size:0.9em;color:#555}\n"
         "img.mtree{max-width:100%;height:auto;border:1px solid #ddd}\n"
         "pre{background:#f7f7f7;padding:0.5em;overflow-x:auto;font-size:0.85em}\n"
@@ -748,6 +771,9 @@ static void document(Out *o, const ReportSet *s, const char *selection) {
                 if (kind_is_vm_measurement(kinds[k]) && !streq(kinds[k], "boot") && !streq(kinds[k], "memory") &&
                     strncmp(kinds[k], "bench-", 6) != 0)
                         section_other(o, s, kinds[k]);
+        for (size_t k = 0; k < nk; k++)
+                if (streq(kinds[k], "kvm-sample"))
+                        section_vm_less(o, s, kinds[k]);
         /* HOOK(report-bench): benchmark sections from clients/report-bench.c. */
         if (report_bench_section && report_bench_section(o->f, s->docs, s->n, o->html ? REPORT_HTML : REPORT_MD, o->dir) < 0)
                 out_para(o, "(The benchmark section failed.)");
@@ -777,6 +803,20 @@ static void document(Out *o, const ReportSet *s, const char *selection) {
                 fputs("</body></html>\n", o->f);
 }
 
+/* mkdir -p: dir and its missing parents.  0 or -errno. */
+static int mkdir_parents(const char *dir) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s", dir);
+        for (char *p = path + 1; *p; p++)
+                if (*p == '/') {
+                        *p = 0;
+                        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        *p = '/';
+                }
+        return mkdir(path, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
 int report_write(const char *dir, json_t *const *docs, size_t n, ReportFormat fmt, double alpha, const char *selection,
                  const char **reterr) {
         char path[4096], log[4096];
@@ -784,9 +824,10 @@ int report_write(const char *dir, json_t *const *docs, size_t n, ReportFormat fm
                 *reterr = "no results to report";
                 return -ENODATA;
         }
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        int r = mkdir_parents(dir);
+        if (r < 0) {
                 *reterr = "cannot create the output directory";
-                return -errno;
+                return r;
         }
         snprintf(path, sizeof(path), "%s/report.%s", dir, fmt == REPORT_HTML ? "html" : "md");
         snprintf(log, sizeof(log), "%s/report.log", dir);
