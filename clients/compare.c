@@ -49,9 +49,11 @@ void compare_verdict(json_t *row, double alpha, char *buf, size_t size) {
                 snprintf(buf, size, "%s", row ? "not tested" : "(reference)");
                 return;
         }
-        /* Every metric here is lower-is-better: times and memory. */
+        /* Times and memory are better lower, rates (bench) higher. */
+        bool up = human_metric(json_string_value(json_object_get(row, "metric"))).higher_is_better;
         if (p < alpha)
-                snprintf(buf, size, "%s, p = %.2g (%s)", diff < 0 ? "lower (better)" : "higher (worse)", p,
+                snprintf(buf, size, "%s, p = %.2g (%s)",
+                         diff < 0 ? (up ? "lower (worse)" : "lower (better)") : (up ? "higher (better)" : "higher (worse)"), p,
                          test ? test : "?");
         else
                 snprintf(buf, size, "no significant difference, p = %.2g", p);

@@ -1,11 +1,13 @@
 /* gate.c — baselines and the regression gate of `virtlabctl compare`
  * (see gate.h).  Pure: JSON in, JSON out; the statistics come from
- * daemon/stats.c, the same code that summarises runs in the daemon. */
+ * daemon/stats.c, the same code that summarises runs in the daemon, and
+ * which way is better from human.c (times and memory down, rates up). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "gate.h"
+#include "human.h"
 #include "stats.h"
 #include "util.h"
 
@@ -178,6 +180,10 @@ int gate_check(const json_t *baseline, const json_t *current, double threshold, 
                         json_decref(rows);
                         return r;
                 }
+                /* Rates (events/s, MiB/s, IOPS) regress when they fall. */
+                if (human_metric(json_string_value(json_object_get(e, "metric"))).higher_is_better &&
+                    (j.verdict == GATE_REGRESSION || j.verdict == GATE_IMPROVEMENT))
+                        j.verdict = j.verdict == GATE_REGRESSION ? GATE_IMPROVEMENT : GATE_REGRESSION;
                 regressions += j.verdict == GATE_REGRESSION;
                 json_array_append_new(rows, gate_row(key, c, j.verdict, &j, threshold, alpha));
         }

@@ -55,7 +55,9 @@ json_t *gate_samples(json_t *doc, const char *vmm, const char *metric);
 json_t *gate_baseline_from_results(json_t *const *docs, size_t n);
 
 /* Checks "current" (a baseline document built from the new results) against
- * "baseline".  *ret_rows gets one object per key: {key, kind, vmm, metric,
+ * "baseline", each metric the way it is better (human_metric(): times and
+ * memory lower, rates such as events/s, MiB/s and IOPS higher, so a rate
+ * regresses when it fell by more than the threshold).  *ret_rows gets one object per key: {key, kind, vmm, metric,
  * verdict, base_mean, cur_mean, change, p, threshold, alpha}.  Returns the
  * number of regressions (>= 0), -EINVAL for a document that is not a
  * baseline, -ENOMEM. */
