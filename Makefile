@@ -40,7 +40,12 @@ IMAGE_DIR  ?= $(CURDIR)/build/images/default
 # Named images sit beside the default one (--image noop).
 NOOP_DIR   := $(dir $(IMAGE_DIR))noop
 
-.PHONY: all image check check-unit check-integration demo install clean deps bench kvm-sample
+# Man pages: scdoc sources in docs/man, roff in $(BUILD)/man.
+MAN_SRC    := $(wildcard docs/man/*.scd)
+MAN        := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+
+.PHONY: all image check check-unit check-integration demo install clean deps bench kvm-sample man
 all: $(BUILD)/virtlabd $(BUILD)/virtlabctl kvm-sample
 
 $(BUILD)/%.o: %.c $(DAEMON_HDR) $(wildcard clients/*.h)
@@ -63,7 +68,7 @@ $(BUILD)/virtlabctl: $(CLIENT_SRC:%.c=$(BUILD)/%.o) $(COMMON_LIB)
 
 # A unit test includes the .c it tests, so it sees static functions; the rest
 # comes from the library.
-$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(DAEMON_SRC) $(DAEMON_HDR) $(wildcard tests/unit/*.h clients/gate.[ch])
+$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(DAEMON_SRC) $(DAEMON_HDR) $(wildcard tests/unit/*.h clients/*.[ch])
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
@@ -72,6 +77,12 @@ $(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(DAEMON_SRC) $(DAEMON_HDR) $(
 $(BUILD)/tests/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-main.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/fuzz-main.c $(LIB) $(LDLIBS)
+
+man: $(MAN)
+
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc <$< >$@.tmp && mv $@.tmp $@
 
 kvm-sample:
 	$(MAKE) -C kvm-sample BUILD=$(abspath $(BUILD))/kvm-sample SANFLAGS="$(SANFLAGS)"
@@ -83,7 +94,7 @@ image:
 deps:
 	tools/install-deps.sh
 
-check: all $(UNIT_BIN) $(FUZZ_BIN) image
+check: all man $(UNIT_BIN) $(FUZZ_BIN) image
 	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/run-tests.sh
 
 check-unit: all $(UNIT_BIN) $(FUZZ_BIN)
@@ -103,7 +114,7 @@ bench: all image
 	bench/boot-overhead --vmm qemu-microvm --runs 10 || rc=1; \
 	if [ -w /dev/kvm ]; then bench/density || rc=1; fi; exit $$rc
 
-install: all
+install: all man
 	install -Dm0755 $(BUILD)/virtlabd $(DESTDIR)$(PREFIX)/libexec/virtlabd
 	install -Dm0755 $(BUILD)/kvm-sample/kvm-sample $(DESTDIR)$(PREFIX)/libexec/virtlab/kvm-sample
 	install -Dm0755 $(BUILD)/virtlabctl $(DESTDIR)$(PREFIX)/bin/virtlabctl
@@ -129,6 +140,9 @@ install: all
 	if [ -z "$(DESTDIR)" ] && [ -S /run/dbus/system_bus_socket ] && command -v dbus-send >/dev/null; then \
 	  dbus-send --system --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.ReloadConfig >/dev/null; fi
 	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	install -Dm0644 $(BUILD)/man/virtlabctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/virtlabctl.1
+	install -Dm0644 $(BUILD)/man/virtlabd.8 $(DESTDIR)$(PREFIX)/share/man/man8/virtlabd.8
+	install -Dm0644 completions/virtlabctl.bash $(DESTDIR)$(COMPLETIONDIR)/virtlabctl
 
 clean:
 	rm -rf build build-san
