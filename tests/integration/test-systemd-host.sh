@@ -64,7 +64,7 @@ CG_DIRS=() NSPAWN_PID="" P1="" MERGED=$TMP/root OVERLAY=0 LOOP=""
 # What virtlabd, virtlabctl, kvm-sample and the VMMs need at run time (the
 # sanitizer runtimes for make check SANITIZE=1), systemd and the system bus,
 # useradd and setpriv (passwd, util-linux: both in minbase).
-PKGS=(systemd-sysv udev dbus libevent-2.1-7 libjansson4 libsqlite3-0 libsystemd0 libblkid1
+PKGS=(systemd-sysv udev dbus libevent-2.1-7 libjansson4 libsqlite3-0 libsystemd0 libblkid1 libvirt0 libxml2
         qemu-system-x86 libasan8 libubsan1)
 SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 # The chroot keeps no sources.list: nothing in build/ names a mirror.
