@@ -36,6 +36,8 @@ UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC   := $(filter-out tests/fuzz/fuzz-main.c,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%)
+# Runs a program as on a Linux 4.19 kernel (seccomp: ENOSYS for newer calls).
+OLD_KERNEL := $(BUILD)/tests/old-kernel
 IMAGE_DIR  ?= $(CURDIR)/build/images/default
 # Named images sit beside the default one (--image noop).
 NOOP_DIR   := $(dir $(IMAGE_DIR))noop
@@ -73,6 +75,11 @@ $(BUILD)/tests/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-main.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/fuzz-main.c $(LIB) $(LDLIBS)
 
+# Built without sanitizers: it only installs a filter and execs.
+$(OLD_KERNEL): tests/integration/old-kernel.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+
 kvm-sample:
 	$(MAKE) -C kvm-sample BUILD=$(abspath $(BUILD))/kvm-sample SANFLAGS="$(SANFLAGS)"
 
@@ -83,10 +90,10 @@ image:
 deps:
 	tools/install-deps.sh
 
-check: all $(UNIT_BIN) $(FUZZ_BIN) image
+check: all $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL) image
 	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/run-tests.sh
 
-check-unit: all $(UNIT_BIN) $(FUZZ_BIN)
+check-unit: all $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL)
 	BUILD=$(BUILD) tests/run-tests.sh --unit-only
 
 demo: deps all image
