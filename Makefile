@@ -42,7 +42,7 @@ IMAGE_DIR  ?= $(CURDIR)/build/images/default
 # Named images sit beside the default one (--image noop).
 NOOP_DIR   := $(dir $(IMAGE_DIR))noop
 
-.PHONY: all image check check-unit check-integration demo install clean deps bench kvm-sample
+.PHONY: all image check check-unit check-integration check-valgrind check-bullseye demo install clean deps bench kvm-sample
 all: $(BUILD)/virtlabd $(BUILD)/virtlabctl kvm-sample
 
 $(BUILD)/%.o: %.c $(DAEMON_HDR) $(wildcard clients/*.h)
@@ -96,6 +96,19 @@ check: all $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL) image
 check-unit: all $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL)
 	BUILD=$(BUILD) tests/run-tests.sh --unit-only
 
+# virtlabd under valgrind through real jobs (tests/valgrind/): a debug build
+# without sanitizers (valgrind and ASan do not mix), -O1 -g, in its own dir.
+VALGRIND_BUILD ?= build-valgrind
+check-valgrind: image
+	CFLAGS="-O1 -g" $(MAKE) BUILD=$(VALGRIND_BUILD) SANITIZE= all
+	BUILD=$(VALGRIND_BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/run-tests.sh --valgrind
+
+# Build and unit tests in a Debian 11 chroot (tools/check-bullseye.sh; skips
+# visibly where apt's mirror is unreachable).  BULLSEYE_ARGS=--integration
+# adds the integration tests against bullseye's QEMU 5.2.
+check-bullseye:
+	tools/check-bullseye.sh $(BULLSEYE_ARGS)
+
 demo: deps all image
 	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tools/demo.sh
 
@@ -121,6 +134,6 @@ install: all
 	install -m0644 schemas/*.json schemas/*.xml $(DESTDIR)$(PREFIX)/share/virtlab/schemas/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-valgrind
 	$(MAKE) -C guest-images clean OUT=$(IMAGE_DIR) || true
 	$(MAKE) -C guest-images/noop clean OUT=$(NOOP_DIR) || true
