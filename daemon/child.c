@@ -5,7 +5,8 @@
  * a pidfd (Linux 5.3) that turns readable, or — where pidfd_open answers
  * ENOSYS (Linux 4.18/4.19, valgrind) — SIGCHLD on the loop followed by
  * waitpid(pid, WNOHANG) for each watched pid only, so a child someone else
- * waits for is never reaped here.  Either way a pid is signalled only while
+ * waits for is never reaped here (SIGCHLD is blocked meanwhile and read from
+ * a signalfd: it interrupts no system call).  Either way a pid is signalled only while
  * it is ours and unreaped (a zombie keeps its pid), and SIGCHLD is never left
  * ignored (that would let the kernel reap behind our back).
  *
@@ -18,6 +19,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -123,6 +125,14 @@ _Noreturn static void child_exec(const ChildSpawn *c, pid_t parent, int errpipe)
          * death signal will never come, so go now. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(127);
+        /* Our handlers (libevent's: SIGTERM, SIGINT, SIGCHLD) write into the
+         * parent's loop: a signal caught here before exec must not reach it. */
+        for (int sig = 1; sig < NSIG; sig++) {
+                struct sigaction sa;
+                if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
+                    sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN)
+                        (void) signal(sig, SIG_DFL);
+        }
         sigset_t none;
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
@@ -212,19 +222,24 @@ struct ChildWatch {
         void *userdata;            /* for on_exit */
 };
 
-/* SIGCHLD mode: one per event_base that has unreaped watches.  libevent
- * gives a signal to one base at a time (the one that added it last);
- * virtlabd has a single loop. */
+/* SIGCHLD mode: one source per event_base that has unreaped watches.
+ * While any source exists SIGCHLD is blocked and read from a signalfd: it
+ * never interrupts a system call (a synchronous sd-bus call would fail in
+ * ppoll() with EINTR; SA_RESTART does not cover poll), and a blocked signal
+ * stays pending until read, so none is lost.  Every source's signalfd sees
+ * the one pending SIGCHLD; whichever reads it starts every loop's pass. */
 struct SigchldSource {
         struct event_base *base;   /* the loop */
-        struct event *signal;      /* SIGCHLD, persistent */
-        struct event *scan;        /* the waitpid pass, made active by signal and by each new watch */
+        int fd;                    /* signalfd for SIGCHLD */
+        struct event *signal;      /* on fd, persistent */
+        struct event *scan;        /* the waitpid pass, made active by a SIGCHLD and by each new watch */
         ChildWatch *watches;       /* unreaped watches on this loop */
         bool scanning;             /* inside the pass: freeing waits for its end */
         SigchldSource *next;       /* in sigchld_sources */
 };
 
 static SigchldSource *sigchld_sources; /* every live source */
+static bool sigchld_blocked_by_us;     /* SIGCHLD was unblocked before the first source blocked it */
 
 static void on_pidfd(evutil_socket_t fd, short what, void *userdata);
 static void on_sigchld(evutil_socket_t fd, short what, void *userdata);
@@ -245,6 +260,13 @@ static void on_pidfd(evutil_socket_t fd, short what, void *userdata) {
         watch_reaped(w, status);
 }
 
+static void sigchld_mask(int how) {
+        sigset_t m;
+        sigemptyset(&m);
+        sigaddset(&m, SIGCHLD);
+        (void) sigprocmask(how, &m, NULL);
+}
+
 static SigchldSource *sigchld_source_free(SigchldSource *s) {
         if (!s)
                 return NULL;
@@ -257,11 +279,18 @@ static SigchldSource *sigchld_source_free(SigchldSource *s) {
                 event_free(s->signal);
         if (s->scan)
                 event_free(s->scan);
+        safe_close(s->fd);
         free(s);
+        /* A SIGCHLD still pending goes to its default action (discarded);
+         * the zombies stay for the next watch's first pass. */
+        if (!sigchld_sources && sigchld_blocked_by_us) {
+                sigchld_blocked_by_us = false;
+                sigchld_mask(SIG_UNBLOCK);
+        }
         return NULL;
 }
 
-/* The base's source, created (and its SIGCHLD handler installed) on first use. */
+/* The base's source, created (and SIGCHLD blocked) on first use. */
 static int sigchld_source_get(struct event_base *base, SigchldSource **ret) {
         for (SigchldSource *s = sigchld_sources; s; s = s->next)
                 if (s->base == base) {
@@ -271,14 +300,26 @@ static int sigchld_source_get(struct event_base *base, SigchldSource **ret) {
         SigchldSource *s = calloc(1, sizeof(SigchldSource));
         if (!s)
                 return -ENOMEM;
-        s->base = base;
-        s->next = sigchld_sources;
+        if (!sigchld_sources) {
+                sigset_t old;
+                (void) sigprocmask(SIG_BLOCK, NULL, &old);
+                sigchld_blocked_by_us = !sigismember(&old, SIGCHLD);
+                sigchld_mask(SIG_BLOCK);
+        }
+        *s = (SigchldSource) { .base = base, .next = sigchld_sources };
         sigchld_sources = s;
-        s->signal = evsignal_new(base, SIGCHLD, on_sigchld, s);
+        sigset_t m;
+        sigemptyset(&m);
+        sigaddset(&m, SIGCHLD);
+        s->fd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC);
+        int r = s->fd < 0 ? -errno : 0;
+        s->signal = s->fd >= 0 ? event_new(base, s->fd, EV_READ | EV_PERSIST, on_sigchld, s) : NULL;
         s->scan = event_new(base, -1, 0, on_scan, s);
-        if (!s->signal || !s->scan || event_add(s->signal, NULL) < 0) {
+        if (r == 0 && (!s->signal || !s->scan || event_add(s->signal, NULL) < 0))
+                r = -ENOMEM;
+        if (r < 0) {
                 sigchld_source_free(s);
-                return -ENOMEM;
+                return r;
         }
         *ret = s;
         return 0;
@@ -300,11 +341,15 @@ static void sigchld_unlink(ChildWatch *w) {
                 sigchld_source_free(s);
 }
 
-/* The pass runs in its own event, not the signal's, so it may free the
- * source (and with it the signal event) when the last watch goes. */
+/* Drains the signalfd and starts the pass of every loop, since any of them
+ * may have read the SIGCHLD that was another's.  The pass runs in its own
+ * event, so it may free the source when the last watch goes. */
 static void on_sigchld(evutil_socket_t fd, short what, void *userdata) {
-        SigchldSource *s = userdata;
-        event_active(s->scan, EV_TIMEOUT, 0);
+        struct signalfd_siginfo si;
+        while (read(fd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+                ;
+        for (SigchldSource *s = sigchld_sources; s; s = s->next)
+                event_active(s->scan, EV_TIMEOUT, 0);
 }
 
 /* waitpid(pid, WNOHANG) for each watched pid — never waitpid(-1), which

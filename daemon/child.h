@@ -8,9 +8,9 @@
  *   ChildWatch        the exit of one child on the event loop (a pidfd, a
  *                     persistent event, so a spurious wake-up loses nothing;
  *                     where the kernel has no pidfd_open — Linux < 5.3,
- *                     valgrind — SIGCHLD on the loop and waitpid for each
- *                     watched pid only), signals sent only to a child not
- *                     yet reaped;
+ *                     valgrind — SIGCHLD on the loop through a signalfd,
+ *                     blocked meanwhile, and waitpid for each watched pid
+ *                     only), signals sent only to a child not yet reaped;
  *   ChildRun          a whole short-lived program: output captured (bounded),
  *                     a deadline, one callback after exit *and* EOF. */
 #pragma once

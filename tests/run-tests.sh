@@ -3,20 +3,21 @@
 # Ends with exactly one line "N passed, N failed, N skipped".
 #   --unit-only     unit tests and fuzz replays only (no VMs)
 #   --valgrind      only tests/valgrind/ (virtlabd under valgrind; make check-valgrind)
-#   --only PATTERN  run test files whose name matches PATTERN
+#   --only PATTERN  run test files whose name matches PATTERN (repeatable: any)
 #   --skip NAME=WHY test file NAME is not run: one skip, with WHY
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD IMAGE_DIR=${IMAGE_DIR:-$PWD/build/images/default}
 export CMOCKA_MESSAGE_OUTPUT=TAP
-unit_only=0 only="" valgrind=0
+unit_only=0 valgrind=0
+only=()
 declare -A skip_why=()
 while [ $# -gt 0 ]; do
     case $1 in
         --unit-only) unit_only=1 ;;
         --valgrind) valgrind=1 ;;
-        --only) only=$2; shift ;;
+        --only) only+=("$2"); shift ;;
         --skip) skip_why[${2%%=*}]=${2#*=}; shift ;;
         *) echo "usage: $0 [--unit-only|--valgrind] [--only PATTERN] [--skip NAME=WHY]..." >&2; exit 2 ;;
     esac
@@ -31,7 +32,11 @@ failed_names=()
 # run_one NAME TIMEOUT CMD...: runs CMD, tees its output to a log, counts TAP.
 run_one() {
     local name=$1 limit=$2; shift 2
-    [ -n "$only" ] && [[ $name != *$only* ]] && return 0
+    if [ ${#only[@]} -gt 0 ]; then
+        local pat match=0
+        for pat in "${only[@]}"; do [[ $name == *$pat* ]] && match=1; done
+        [ "$match" -eq 1 ] || return 0
+    fi
     if [ -n "${skip_why[$name]:-}" ]; then
         printf '%-34s %3d passed %3d failed %3d skipped\n' "$name" 0 0 1
         echo "    ok 1 - $name # SKIP ${skip_why[$name]}"

@@ -3,7 +3,7 @@
 # (bullseye: glibc 2.31, systemd 247, jansson 2.13, SQLite 3.34, libevent
 # 2.1.12, cmocka 1.1.5, QEMU 5.2), the oldest userspace we support.
 #
-#   tools/check-bullseye.sh [--integration [PATTERN]]
+#   tools/check-bullseye.sh [--integration [NAME,NAME...]]
 #
 # A bullseye root file system is made with mmdebstrap from the mirror this
 # host's apt already uses (read from apt's own sources at run time, passed on
@@ -13,8 +13,8 @@
 # build/images/*/image.json hold there too), and `make all check-unit` runs in
 # a chroot inside a private mount namespace (the mounts vanish with it),
 # building into /build.  --integration also runs the integration tests there
-# against bullseye's own QEMU and dbus-daemon (PATTERN: only tests whose name
-# matches, as tests/run-tests.sh --only).
+# against bullseye's own QEMU and dbus-daemon (NAMEs: only the tests whose
+# name holds one of them, as tests/run-tests.sh --only).
 #
 # Where apt's sources are unreachable (or this is not a Debian host), says
 # SKIP and why, and exits 0: CI shows the skip, it does not fail on it.
@@ -26,7 +26,7 @@ SUITE=bullseye
 UNIT_PKGS=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libsqlite3-dev libcmocka-dev
            python3)
 # What the integration tests need on top (the guest image is the host's).
-INTEGRATION_PKGS=(qemu-system-x86 dbus python3-jsonschema libxml2-utils procps mount gnuplot-nox graphviz jq
+INTEGRATION_PKGS=(qemu-system-x86 dbus python3-jsonschema libxml2-utils procps mount e2fsprogs gnuplot-nox graphviz jq
                   systemd)
 # Integration tests that cannot mean anything here, and why.
 INTEGRATION_SKIPS=("test-image.sh=the guest image and its tools (mkcpio, extract-vmlinux) are built on the host and link its glibc")
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
         --integration) integration=1
             if [ $# -gt 1 ] && [[ $2 != --* ]]; then only=$2; shift; fi ;;
         -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "usage: $0 [--integration [PATTERN]]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--integration [NAME,NAME...]]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -139,9 +139,11 @@ if [ "$integration" -eq 1 ]; then
     say "integration tests against $SUITE's QEMU and dbus-daemon${only:+ (only $only)}"
     t0=$SECONDS
     set +e
-    skips=""
-    for s in "${INTEGRATION_SKIPS[@]}"; do skips+=" --skip '$s'"; done
-    in_rootfs "cd $ROOT && BUILD=/build IMAGE_DIR=$image tests/run-tests.sh ${only:+--only $only}$skips" 2>&1 |
+    args=""
+    for s in "${INTEGRATION_SKIPS[@]}"; do args+=" --skip '$s'"; done
+    IFS=, read -ra names <<<"$only"
+    for n in "${names[@]}"; do args+=" --only '$n'"; done
+    in_rootfs "cd $ROOT && BUILD=/build IMAGE_DIR=$image tests/run-tests.sh$args" 2>&1 |
         tee "$cache/integration.log"
     rc=${PIPESTATUS[0]}
     set -e

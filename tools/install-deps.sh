@@ -6,7 +6,9 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
       libcmocka-dev qemu-system-x86 busybox-static linux-image-amd64 dbus cpio gzip xz-utils zstd
       python3 python3-jsonschema libxml2-utils
       linux-headers-amd64 graphviz gnuplot-nox
-      sysbench fio e2fsprogs kmod)
+      sysbench fio e2fsprogs kmod
+      valgrind mmdebstrap)
+# valgrind: make check-valgrind; mmdebstrap: make check-bullseye (Debian 11 rootfs).
 # Not here, on purpose: the build dependencies of the optional patched QEMU
 # (meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
 # flex bison dpkg-dev), which modules/edu/qemu/build-patched-qemu.sh

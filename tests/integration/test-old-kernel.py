@@ -115,6 +115,25 @@ def test_kvm_sample(lab):
            "a kvm-sample job (a VM-less child) completes without pidfd", p.stderr + json.dumps(doc)[:300])
 
 
+def test_noop_kvm(lab):
+    """The noop guest under KVM on each VMM at hand, StratoVirt included
+    (path mode: its QMP socket and serial FIFO), with touched RAM."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        tap.skip("noop guest under KVM without pidfd", "/dev/kvm is absent or not writable")
+        return
+    vmms = ["qemu-microvm"] + (["stratovirt"] if os.environ.get("VIRTLAB_STRATOVIRT") else [])
+    for vmm in vmms:
+        p, doc = lab.ctl_json("memory", "--vmm", vmm, "--image", "noop", "--runs", "1", "--warmup", "0",
+                              "--memory", "256", "--param", "touch_mib=64")
+        r = (doc or {}).get("runs", [{}])[0]
+        tap.ok(p.returncode == 0 and doc["state"] == "done" and r.get("guest_ram_rss_kib", 0) >= 64 * 1024,
+               f"memory --vmm {vmm} --image noop (KVM, 64 MiB touched) without pidfd",
+               p.stderr + json.dumps(doc)[:400])
+    if not os.environ.get("VIRTLAB_STRATOVIRT"):
+        tap.skip("the same on StratoVirt", "$VIRTLAB_STRATOVIRT not set")
+    tap.ok(not lab.vmm_children() and not zombies_of(lab.daemon.pid), "no VMM left after the noop jobs, nor a zombie")
+
+
 def test_sigterm(lab):
     p = lab.ctl("boot", "--runs", "20", "--no-wait")
     job_id = int(p.stdout.strip() or 0)
@@ -139,6 +158,7 @@ def main():
         test_timeout(lab)
         test_cancel(lab)
         test_kvm_sample(lab)
+        test_noop_kvm(lab)
         job_id = test_sigterm(lab)
         lab.start_daemon()
         p, doc = lab.ctl_json("results", str(job_id))

@@ -63,6 +63,14 @@ class Tap:
             self.ok(False, label, e.message)
 
     def done(self):
+        # Called from a `finally:` while an exception unwinds (the script
+        # crashed): sys.exit() here would swallow it and the run would look
+        # clean with fewer tests.  A crash is a failure.
+        exc = sys.exc_info()[1]
+        if exc is not None and not isinstance(exc, SystemExit):
+            import traceback
+            self.ok(False, f"the test script ran to its end (it raised {type(exc).__name__})",
+                    "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         print(f"1..{self.n}", flush=True)
         sys.exit(1 if self.failed else 0)
 

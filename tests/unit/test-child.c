@@ -9,11 +9,13 @@
  * and forced onto the SIGCHLD + waitpid fallback of kernels without
  * pidfd_open; further tests cover what only the fallback must guarantee
  * (an exit before the watch, others' children left alone, coalesced
- * signals, SIGCHLD inherited as ignored).  run-tests.sh also runs this
+ * signals, SIGCHLD inherited as ignored, no EINTR, two loops at once).  run-tests.sh also runs this
  * whole program under old-kernel, where pidfd_open really is ENOSYS. */
 #include "child.c"
 
 #include "test-helpers.h"
+
+#include <poll.h>
 
 typedef struct Fixture {
         struct event_base *base;
@@ -422,22 +424,59 @@ static void test_sigchld_inherited_ignored(void **state) {
         assert_true(no_children());
 }
 
-/* With the last watch gone the SIGCHLD handler goes too (libevent puts
- * back the default), so no handler points at a loop about to be freed. */
+static bool sigchld_is_blocked(void) {
+        sigset_t m;
+        assert_int_equal(sigprocmask(SIG_BLOCK, NULL, &m), 0);
+        return sigismember(&m, SIGCHLD);
+}
+
+/* While a watch waits, SIGCHLD is blocked (read from a signalfd, so it
+ * interrupts no system call: a poll() across the child's exit is not cut
+ * short); with the last watch gone it is unblocked again. */
 static void test_sigchld_source_lifetime(void **state) {
         Fixture *f = *state;
         ExitLog log = {};
-        ChildWatch *w = watch_sh(f, "exec sleep 30", &log);
-        struct sigaction now;
+        assert_false(sigchld_is_blocked());
+        ChildWatch *w = watch_sh(f, "sleep 0.1", &log);
         assert_non_null(sigchld_sources);
-        assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
-        assert_true(now.sa_handler != SIG_DFL && now.sa_handler != SIG_IGN);
-        child_watch_kill(w, SIGTERM);
+        assert_true(sigchld_is_blocked());
+        usec_t t0 = now_usec();
+        assert_int_equal(poll(NULL, 0, 400), 0); /* not EINTR when the child exits at 100 ms */
+        assert_true(now_usec() - t0 >= 390 * USEC_PER_MSEC);
         LOOP_UNTIL(f->base, log.calls > 0, 5000);
+        assert_true(WIFEXITED(log.status));
         assert_null(sigchld_sources);
-        assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
-        assert_true(now.sa_handler == SIG_DFL);
+        assert_false(sigchld_is_blocked());
         child_watch_free(w);
+        assert_true(no_children());
+}
+
+/* Two loops with watches at once: whichever reads the SIGCHLD, each
+ * loop's own child is reaped on that loop. */
+static void test_sigchld_two_loops(void **state) {
+        Fixture *f = *state;
+        struct event_base *other = event_base_new();
+        assert_non_null(other);
+        ExitLog la = {}, lb = {};
+        ChildWatch *wa = watch_sh(f, "sleep 0.1; exit 1", &la);
+        char *argv[] = { "/bin/sh", "-c", "sleep 0.1; exit 2", NULL };
+        Child c;
+        ChildWatch *wb = NULL;
+        assert_int_equal(child_spawn(&(ChildSpawn) { .argv = argv, .stdout_fd = -EBADF, .stderr_fd = -EBADF }, &c), 0);
+        assert_int_equal(child_watch_new(other, &c, on_exit_logged, &lb, &wb), 0);
+        usec_t end = now_usec() + 5 * USEC_PER_SEC;
+        while ((la.calls == 0 || lb.calls == 0) && now_usec() < end) {
+                loop_once(f->base);
+                loop_once(other);
+        }
+        assert_int_equal(la.calls, 1);
+        assert_int_equal(lb.calls, 1);
+        assert_int_equal(WEXITSTATUS(la.status), 1);
+        assert_int_equal(WEXITSTATUS(lb.status), 2);
+        child_watch_free(wa);
+        child_watch_free(wb);
+        assert_null(sigchld_sources);
+        event_base_free(other);
         assert_true(no_children());
 }
 
@@ -653,6 +692,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_sigchld_callback_frees_other, setup_sigchld, teardown),
                 cmocka_unit_test_setup_teardown(test_sigchld_inherited_ignored, setup_sigchld, teardown),
                 cmocka_unit_test_setup_teardown(test_sigchld_source_lifetime, setup_sigchld, teardown),
+                cmocka_unit_test_setup_teardown(test_sigchld_two_loops, setup_sigchld, teardown),
                 cmocka_unit_test(test_probe),
                 cmocka_unit_test(test_describe_status),
         };
