@@ -26,8 +26,11 @@ SUITE=bullseye
 UNIT_PKGS=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libsqlite3-dev libcmocka-dev
            python3)
 # What the integration tests need on top (the guest image is the host's).
-INTEGRATION_PKGS=(qemu-system-x86 dbus python3-jsonschema libxml2-utils procps mount e2fsprogs gnuplot-nox graphviz jq
-                  systemd)
+INTEGRATION_PKGS=(qemu-system-x86 dbus python3-jsonschema libxml2-utils procps mount e2fsprogs)
+# What only some integration tests use (report plots, mtree SVG, --json
+# checks, systemd-analyze): a second, larger rootfs, made only for a run of
+# every integration test (--integration without names).
+FULL_PKGS=(gnuplot-nox graphviz jq systemd)
 # Integration tests that cannot mean anything here, and why.
 INTEGRATION_SKIPS=("test-image.sh=the guest image and its tools (mkcpio, extract-vmlinux) are built on the host and link its glibc")
 # Bump when the recipe changes in a way the package list does not show.
@@ -69,18 +72,28 @@ if ! command -v mmdebstrap >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mmdebstrap >/dev/null
 fi
 
-pkgs=("${UNIT_PKGS[@]}")
-[ "$integration" -eq 1 ] && pkgs+=("${INTEGRATION_PKGS[@]}")
-# One rootfs holds both sets, so unit and integration runs share it.
+# The core rootfs serves the unit tests and named integration tests (CI);
+# every integration test needs the full one.
+tier=core
 all_pkgs=("${UNIT_PKGS[@]}" "${INTEGRATION_PKGS[@]}")
+if [ "$integration" -eq 1 ] && [ -z "$only" ]; then
+    tier=full
+    all_pkgs+=("${FULL_PKGS[@]}")
+fi
 key=$(printf '%s\n' "$SUITE" "$RECIPE" "$(uname -m)" "${all_pkgs[@]}" | sha256sum | cut -c1-16)
 cache=$ROOT/build/bullseye
-rootfs=$cache/rootfs-$key
+rootfs=$cache/rootfs-$tier-$key
 mkdir -p "$cache"
 
 if [ ! -f "$rootfs/.virtlab-rootfs-key" ]; then
+    # Stale: this tier's older recipes, and anything not of a tier (older script).
     for old in "$cache"/rootfs-*; do
-        [ -e "$old" ] && [ "$old" != "$rootfs" ] && { say "removing stale $old"; rm -rf --one-file-system "$old"; }
+        [ -e "$old" ] && [ "$old" != "$rootfs" ] || continue
+        case ${old##*/} in
+            rootfs-core-*|rootfs-full-*) [[ ${old##*/} == rootfs-$tier-* ]] || continue ;;
+        esac
+        say "removing stale $old"
+        rm -rf --one-file-system "$old"
     done
     tmp=$rootfs.tmp
     rm -rf --one-file-system "$tmp"
