@@ -5,10 +5,11 @@
  * a pidfd (Linux 5.3) that turns readable, or — where pidfd_open answers
  * ENOSYS (Linux 4.18/4.19, valgrind) — SIGCHLD on the loop followed by
  * waitpid(pid, WNOHANG) for each watched pid only, so a child someone else
- * waits for is never reaped here (SIGCHLD is blocked meanwhile and read from
- * a signalfd: it interrupts no system call).  Either way a pid is signalled only while
- * it is ours and unreaped (a zombie keeps its pid), and SIGCHLD is never left
- * ignored (that would let the kernel reap behind our back).
+ * waits for is never reaped here (SIGCHLD is blocked meanwhile and read
+ * from a signalfd: it interrupts no system call).  Either way a pid is
+ * signalled only while it is ours and unreaped (a zombie keeps its pid), and
+ * SIGCHLD is never left ignored (that would let the kernel reap behind our
+ * back).
  *
  * Divisions: kernel features · spawn (fork, exec, error pipe) · watch (exit
  * on the loop: pidfd, SIGCHLD) · run (capture + deadline) · status text. */
@@ -125,7 +126,7 @@ _Noreturn static void child_exec(const ChildSpawn *c, pid_t parent, int errpipe)
          * death signal will never come, so go now. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(127);
-        /* Our handlers (libevent's: SIGTERM, SIGINT, SIGCHLD) write into the
+        /* Our handlers (libevent's, for SIGTERM and SIGINT) write into the
          * parent's loop: a signal caught here before exec must not reach it. */
         for (int sig = 1; sig < NSIG; sig++) {
                 struct sigaction sa;
@@ -406,7 +407,7 @@ int child_watch_new(struct event_base *base, const Child *c, child_exit_handler_
         if (w->next)
                 w->next->prev = w;
         s->watches = w;
-        /* A child that exited before the handler existed sent its SIGCHLD
+        /* A child that exited before the source existed sent its SIGCHLD
          * into the default action (discarded): ask once now, from the loop. */
         event_active(s->scan, EV_TIMEOUT, 0);
         *ret = w;
