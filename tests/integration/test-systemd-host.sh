@@ -24,7 +24,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_ARG=${BUILD:-build}
 case $BUILD_ARG in /*) BUILD=$BUILD_ARG ;; *) BUILD=$ROOT/$BUILD_ARG ;; esac
-IMAGE_DIR=${IMAGE_DIR:-$ROOT/build/images/default}
+IMAGE_DIR=$(realpath -m "${IMAGE_DIR:-$ROOT/build/images/default}")
 NOOP_DIR=$(dirname "$IMAGE_DIR")/noop
 SV=${VIRTLAB_STRATOVIRT:-$(command -v stratovirt || true)}
 IMAGES_IN=/var/lib/virtlab/images # the daemon's default on the system bus (virtlabd --help)
