@@ -1,6 +1,8 @@
 # virtlab — top-level build.  `make` builds binaries, `make image` the default
 # guest image, `make check` every test, `make demo` the README's first command.
-# SANITIZE=1 builds everything with ASan+UBSan into build-san/.
+# SANITIZE=1 builds everything with ASan+UBSan into build-san/.  `make fuzz`
+# builds the libFuzzer targets with clang into build-fuzz/ (FUZZ=1), `make
+# fuzz-ci` runs each for FUZZ_SECONDS (docs/fuzzing.md).
 
 CC       ?= cc
 PREFIX   ?= /usr/local
@@ -8,7 +10,15 @@ DESTDIR  ?=
 # The system bus reads policies only from here (and /etc), whatever PREFIX is.
 DBUS_POLICYDIR ?= /usr/share/dbus-1/system.d
 PKGS     := libevent jansson libsystemd sqlite3
-ifeq ($(SANITIZE),1)
+FUZZ_CC  ?= clang
+FUZZ_SECONDS ?= 20
+ifeq ($(FUZZ),1)
+# Everything gets coverage instrumentation; only the targets link libFuzzer.
+BUILD    ?= build-fuzz
+CC       := $(FUZZ_CC)
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_LINK := -fsanitize=fuzzer -DVIRTLAB_LIBFUZZER
+else ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -40,7 +50,7 @@ IMAGE_DIR  ?= $(CURDIR)/build/images/default
 # Named images sit beside the default one (--image noop).
 NOOP_DIR   := $(dir $(IMAGE_DIR))noop
 
-.PHONY: all image check check-unit check-integration demo install clean deps bench kvm-sample
+.PHONY: all image check check-unit check-integration demo install clean deps bench kvm-sample fuzz fuzz-targets fuzz-ci
 all: $(BUILD)/virtlabd $(BUILD)/virtlabctl kvm-sample
 
 $(BUILD)/%.o: %.c $(DAEMON_HDR) $(wildcard clients/*.h)
@@ -67,11 +77,22 @@ $(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(DAEMON_SRC) $(DAEMON_HDR) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-# Fuzz targets build as plain programs that replay a corpus (libFuzzer when
-# CC=clang FUZZ=1); make check runs them over their seed corpus.
-$(BUILD)/tests/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-main.c $(LIB)
+# Fuzz targets build as plain programs that replay a corpus (make check runs
+# them over tests/fuzz/corpus/NAME), or with FUZZ=1 as libFuzzer binaries.  A
+# target may include the .c it fuzzes, like a unit test.
+$(BUILD)/tests/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-main.c tests/fuzz/fuzz.h $(LIB) $(DAEMON_SRC) $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/fuzz-main.c $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(FUZZ_LINK) $(LDFLAGS) -o $@ $< tests/fuzz/fuzz-main.c $(LIB) $(LDLIBS)
+
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-targets
+
+fuzz-targets: $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS under ASan+UBSan, seeded from its corpus;
+# fails on the first crash, leak or violated invariant.
+fuzz-ci: fuzz
+	tools/fuzz-run.sh --seconds $(FUZZ_SECONDS) build-fuzz
 
 kvm-sample:
 	$(MAKE) -C kvm-sample BUILD=$(abspath $(BUILD))/kvm-sample SANFLAGS="$(SANFLAGS)"
@@ -114,6 +135,6 @@ install: all
 	install -m0644 schemas/*.json schemas/*.xml $(DESTDIR)$(PREFIX)/share/virtlab/schemas/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 	$(MAKE) -C guest-images clean OUT=$(IMAGE_DIR) || true
 	$(MAKE) -C guest-images/noop clean OUT=$(NOOP_DIR) || true
