@@ -187,18 +187,19 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Job
                 return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL, "Unknown experiment kind '%s' (known: %s)",
                             spec_echo_str(kind_name, (char[SPEC_ECHO_MAX + 8]) {}), buf);
         }
-        json_error_t je;
-        json_auto_t *spec = json_loads(spec_text[0] ? spec_text : "{}", 0, &je);
-        if (!spec)
-                return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
-                            "Experiment spec is not valid JSON: %s (at column %d)", je.text, je.column);
+        json_auto_t *spec = NULL;
+        int r = spec_parse_text(spec_text, &spec, ret_error);
+        if (r < 0) {
+                *ret_class = r == -ENOMEM ? MANAGER_INTERNAL : MANAGER_INVALID;
+                return r;
+        }
         if (queued_jobs(m) >= JOBS_QUEUED_MAX)
                 return fail(ret_error, ret_class, MANAGER_QUEUE_FULL, -E2BIG, "Too many queued jobs (max %d)",
                             JOBS_QUEUED_MAX);
         PlanContext pc = { .host = &m->host, .catalog = m->catalog, .image_dir = m->image_dir };
         JobPlan *plan = NULL;
         PlanError pe;
-        int r = plan_new(&pc, kind, spec, &plan, ret_error, &pe);
+        r = plan_new(&pc, kind, spec, &plan, ret_error, &pe);
         if (r < 0) {
                 *ret_class = pe == PLAN_VMM_UNAVAILABLE ? MANAGER_VMM_UNAVAILABLE : MANAGER_INVALID;
                 return r;

@@ -137,22 +137,29 @@ static int check_guest_job(JobPlan *p, char **ret_error) {
                          p->kind->name, jobs ?: "?");
 }
 
-int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, JobPlan **ret, char **ret_error,
-             PlanError *ret_class) {
-        *ret_class = PLAN_INVALID;
+int plan_check_spec(const ExperimentKind *k, json_t *spec, char **ret_error) {
         if (!json_is_object(spec))
                 return spec_fail(ret_error, "Experiment spec must be a JSON object");
-        _cleanup_(plan_freep) JobPlan *p = calloc(1, sizeof(JobPlan));
-        if (!p)
-                return -ENOMEM;
-        *p = (JobPlan) { .kind = k, .spec = json_incref(spec), .host = ctx->host };
         bool vm = !k->vm_less;
         int r = spec_check_known(spec, k->fields, vm, k->name, ret_error);
         r = r ?: spec_check(spec, k->fields, true, ret_error);
         r = r ?: k->prepare ? k->prepare(spec, ret_error) : 0;
         r = r ?: spec_apply_defaults(spec, k->defaults);
         r = r ?: spec_check(spec, spec_common_fields, vm, ret_error);
-        if (r == 0 && vm) {
+        return r;
+}
+
+int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, JobPlan **ret, char **ret_error,
+             PlanError *ret_class) {
+        *ret_class = PLAN_INVALID;
+        int r = plan_check_spec(k, spec, ret_error);
+        if (r < 0)
+                return r;
+        _cleanup_(plan_freep) JobPlan *p = calloc(1, sizeof(JobPlan));
+        if (!p)
+                return -ENOMEM;
+        *p = (JobPlan) { .kind = k, .spec = json_incref(spec), .host = ctx->host };
+        if (!k->vm_less) {
                 r = resolve_image(ctx, p, ret_error);
                 r = r ?: check_guest_job(p, ret_error);
                 r = r ?: resolve_vmms(ctx, p, ret_error, ret_class);

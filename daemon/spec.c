@@ -7,6 +7,7 @@
 #include "backends/registry.h"
 #include "cpuset.h"
 #include "host.h"
+#include "utf8.h"
 
 /* Most VMMs one job rotates through (a "compare" of qemu, qemu-microvm, stratovirt, …). */
 #define JOB_VMMS_MAX 4
@@ -37,6 +38,20 @@ const char *spec_echo_str(const char *s, char buf[static SPEC_ECHO_MAX + 8]) {
 
 const char *spec_echo(json_t *v, char buf[static SPEC_ECHO_MAX + 8]) {
         return json_is_string(v) ? spec_echo_str(json_string_value(v), buf) : "(not a string)";
+}
+
+int spec_parse_text(const char *text, json_t **ret, char **ret_error) {
+        json_error_t e;
+        json_t *spec = json_loads(text[0] ? text : "{}", 0, &e);
+        if (!spec) {
+                int r = spec_fail(ret_error, "Experiment spec is not valid JSON: %s (at column %d)", e.text, e.column);
+                /* jansson quotes the text near the error byte by byte: it may end inside a character. */
+                if (*ret_error)
+                        (void) utf8_scrub(*ret_error);
+                return r;
+        }
+        *ret = spec;
+        return 0;
 }
 
 json_int_t spec_int(json_t *spec, const char *field) {

@@ -155,8 +155,9 @@ static int set_threads(json_t *spec, const unsigned *def, size_t n_def, char **r
                 errno = 0;
                 long v = strtol(s, &end, 10);
                 if (!*s || *end || errno || v < 1 || v > THREADS_MAX) {
-                        r = spec_fail(ret_error, "Invalid threads value '%s': must be an integer between 1 and %d", s,
-                                 THREADS_MAX);
+                        char b[SPEC_ECHO_MAX + 8];
+                        r = spec_fail(ret_error, "Invalid threads value '%s': must be an integer between 1 and %d",
+                                      spec_echo_str(s, b), THREADS_MAX);
                         json_decref(list);
                         json_decref(out);
                         return r;
@@ -204,11 +205,11 @@ static int set_sizes(json_t *spec, const char *const *def, char **ret_error) {
         for (i = 0; !list && def[i]; i++)
                 json_array_append_new(out, json_string(def[i]));
         json_array_foreach(list, i, e) {
-                char buf[32];
+                char buf[32], b[SPEC_ECHO_MAX + 8];
                 if (normalize_size(json_string_value(e), buf, sizeof(buf)) < 0) {
                         json_decref(out);
                         r = spec_fail(ret_error, "Invalid sizes value '%s': must be a block size such as 1K, 4K or 128K (at most 64M)",
-                                 json_string_value(e));
+                                      spec_echo(e, b));
                         json_decref(list);
                         return r;
                 }
@@ -234,10 +235,10 @@ static int set_modes(json_t *spec, const char *const *allowed, const char *const
                 for (const char *const *a = allowed; *a; a++)
                         ok = ok || streq(m, *a);
                 if (!ok) {
-                        char known[128] = "";
+                        char known[128] = "", b[SPEC_ECHO_MAX + 8];
                         for (const char *const *a = allowed; *a; a++)
                                 snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "", *a);
-                        r = spec_fail(ret_error, "Invalid modes value '%s': must be one of %s", m, known);
+                        r = spec_fail(ret_error, "Invalid modes value '%s': must be one of %s", spec_echo_str(m, b), known);
                         json_decref(list);
                         json_decref(out);
                         return r;
@@ -365,16 +366,19 @@ static int check_disk(json_t *spec, char **ret_error) {
                 return spec_fail(ret_error, "Field 'force' must be true or false");
         if (!v)
                 return 0;
-        const char *path = json_string_value(v);
+        /* What errors quote: the caller's path, cut at SPEC_ECHO_MAX. */
+        char b[SPEC_ECHO_MAX + 8];
+        const char *path = json_string_value(v), *shown = spec_echo(v, b);
         if (!path || path[0] != '/')
                 return spec_fail(ret_error, "Invalid disk '%s': must be an absolute path to a raw file or block device",
-                            path ?: "(not a string)");
+                            shown);
         if (strchr(path, ','))
-                return spec_fail(ret_error, "Invalid disk '%s': a path with ',' cannot be passed to the VMM", path);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                return spec_fail(ret_error, "Invalid disk '%s': a path with ',' cannot be passed to the VMM", shown);
+        /* O_NONBLOCK: opening a FIFO (or a tty) must not block the daemon's loop. */
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
-                return spec_fail(ret_error, "Invalid disk '%s': %s", path, strerror(errno));
+                return spec_fail(ret_error, "Invalid disk '%s': %s", shown, strerror(errno));
         uint64_t size = 0;
         if (S_ISREG(st.st_mode))
                 size = (uint64_t) st.st_size;
@@ -382,17 +386,17 @@ static int check_disk(json_t *spec, char **ret_error) {
                 off_t end = lseek(fd, 0, SEEK_END);
                 size = end > 0 ? (uint64_t) end : 0;
         } else
-                return spec_fail(ret_error, "Invalid disk '%s': not a regular file or block device", path);
+                return spec_fail(ret_error, "Invalid disk '%s': not a regular file or block device", shown);
         uint64_t need = ((uint64_t) json_integer_value(json_object_get(spec, "file_total_mib")) * 5 / 4 + 64) << 20;
         if (size < need)
                 return spec_fail(ret_error, "Disk '%s' is too small: %" PRIu64 " MiB, the test files need %" PRIu64
-                                       " MiB (lower file_total_mib)", path, size >> 20, need >> 20);
+                                       " MiB (lower file_total_mib)", shown, size >> 20, need >> 20);
         if (S_ISBLK(st.st_mode) && disk_in_use(path))
-                return spec_fail(ret_error, "Refusing to use disk '%s': it is mounted or an active swap area", path);
+                return spec_fail(ret_error, "Refusing to use disk '%s': it is mounted or an active swap area", shown);
         const char *what = disk_signature(fd);
         if (what && !json_is_true(force))
                 return spec_fail(ret_error, "Refusing to write to disk '%s': it holds %s (its contents would be destroyed; "
-                                       "pass --force to overwrite it)", path, what);
+                                       "pass --force to overwrite it)", shown, what);
         return 0;
 }
 
