@@ -26,6 +26,7 @@
 
 #include "experiments/experiment.h"
 #include "sysbench.h"
+#include "utf8.h"
 
 #define THREADS_MAX 1024
 #define CELLS_MAX 64
@@ -616,6 +617,8 @@ static bool bench_progress(BenchRun *b, json_t *spec, unsigned run, const char *
         usec_t eta = per_cell * (n - b->cell + 1) + runs_after * (setup + per_cell * n);
         char id[48], left[32];
         snprintf(id, sizeof(id), "%.*s", (int) strcspn(line + strlen(begin), "@"), line + strlen(begin));
+        /* The phase is a D-Bus string: the cut may not end inside a character. */
+        (void) utf8_scrub(id);
         format_duration(left, sizeof(left), eta);
         snprintf(b->phase, sizeof(b->phase), "cell %u/%zu %s, ETA %s", b->cell, n, id, left);
         return true;
