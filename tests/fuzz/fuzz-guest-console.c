@@ -1,7 +1,8 @@
 /* fuzz-guest-console.c — fuzz target for the guest console protocol
  * (guest-protocol.c), whose lines the guest prints.  The input, split into
- * lines, is fed to a GuestConsole twice: as raw bytes, and scrubbed to UTF-8
- * the way vm.c delivers console lines.  A first line "marker=TEXT" sets the
+ * lines, is fed to a GuestConsole scrubbed to UTF-8 the way vm.c delivers
+ * console lines, or as raw bytes when its first byte is odd (one pass per
+ * input is twice as fast, and the choice survives most mutations).  A first line "marker=TEXT" sets the
  * image's marker.  Checked after every line: each event at most once and
  * only with its state, output is whole lines within GUEST_OUTPUT_MAX and
  * grows only by the line just fed, the result frame is taken at most once
@@ -113,7 +114,6 @@ static void feed(const uint8_t *data, size_t size, bool scrub) {
 }
 
 int fuzz_one(const uint8_t *data, size_t size) {
-        feed(data, size, false);
-        feed(data, size, true);
+        feed(data, size, size == 0 || !(data[0] & 1));
         return 0;
 }

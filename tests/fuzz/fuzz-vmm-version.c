@@ -4,7 +4,7 @@
  * backend's version_prefix, else the binary is reported as not that VMM,
  * quoting the line.  The input is the probe's stdout (any bytes: the binary
  * may be anything $VIRTLAB_QEMU names), judged for every backend, as exited
- * 0, exited 1 and timed out.  Checked: exactly one of version and error;
+ * 0, exited 1 or timed out (by the input's length).  Checked: exactly one of version and error;
  * a version is the first line (cut, made UTF-8) and starts with the prefix;
  * both are UTF-8 and bounded (they go to Describe over D-Bus and into every
  * result), and vmm_info_to_json() can represent them. */
@@ -50,10 +50,11 @@ static void probe(const VmmBackend *b, const char *out, size_t len, int wait_sta
 
 int fuzz_one(const uint8_t *data, size_t size) {
         _cleanup_free_ char *out = fuzz_strndup(data, size);
-        for (const VmmBackend *const *b = vmm_backends(); *b; b++) {
-                probe(*b, out, size, 0, false);
-                probe(*b, out, size, 1 << 8, false);
-                probe(*b, out, size, SIGKILL, true);
-        }
+        static const struct {
+                int wait_status; /* as waitpid() reports it */
+                bool timed_out;  /* killed at the deadline */
+        } ends[] = { { 0, false }, { 1 << 8, false }, { SIGKILL, true } };
+        for (const VmmBackend *const *b = vmm_backends(); *b; b++)
+                probe(*b, out, size, ends[size % ELEMENTSOF(ends)].wait_status, ends[size % ELEMENTSOF(ends)].timed_out);
         return 0;
 }
