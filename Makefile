@@ -12,6 +12,7 @@ DBUS_POLICYDIR ?= /usr/share/dbus-1/system.d
 PKGS     := libevent jansson libsystemd sqlite3
 FUZZ_CC  ?= clang
 FUZZ_SECONDS ?= 20
+FUZZ_JOBS ?= 2
 ifeq ($(FUZZ),1)
 # Everything gets coverage instrumentation; only the targets link libFuzzer.
 BUILD    ?= build-fuzz
@@ -89,10 +90,10 @@ fuzz:
 
 fuzz-targets: $(FUZZ_BIN)
 
-# Each target for FUZZ_SECONDS under ASan+UBSan, seeded from its corpus;
-# fails on the first crash, leak or violated invariant.
+# Each target for FUZZ_SECONDS under ASan+UBSan, seeded from its corpus,
+# FUZZ_JOBS at a time; fails on a crash, leak, hang or violated invariant.
 fuzz-ci: fuzz
-	tools/fuzz-run.sh --seconds $(FUZZ_SECONDS) build-fuzz
+	tools/fuzz-run.sh --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) build-fuzz
 
 kvm-sample:
 	$(MAKE) -C kvm-sample BUILD=$(abspath $(BUILD))/kvm-sample SANFLAGS="$(SANFLAGS)"

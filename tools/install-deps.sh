@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages virtlab needs to build, make its guest image
-# and run its tests.  Idempotent: installs only what is missing.
+# and run its tests (clang and its libFuzzer runtime for make fuzz).
+# Idempotent: installs only what is missing.
 set -euo pipefail
 pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libsqlite3-dev
       libcmocka-dev qemu-system-x86 busybox-static linux-image-amd64 dbus cpio gzip xz-utils zstd
       python3 python3-jsonschema libxml2-utils
       linux-headers-amd64 graphviz gnuplot-nox
-      sysbench fio e2fsprogs kmod)
+      sysbench fio e2fsprogs kmod
+      clang libclang-rt-14-dev)
 # Not here, on purpose: the build dependencies of the optional patched QEMU
 # (meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
 # flex bison dpkg-dev), which modules/edu/qemu/build-patched-qemu.sh
