@@ -3,6 +3,7 @@
  * that powers off and does not run under a paravirtual KVM. */
 #include "image.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -118,11 +119,23 @@ int image_from_json(json_t *doc, const char *dir, Image **ret, char **ret_error)
         return 0;
 }
 
+/* Parses path, which a caller may have made a FIFO: O_NONBLOCK, so reading it
+ * ends at once (as a parse error) instead of blocking the daemon. */
+static json_t *load_file(const char *path, json_error_t *e) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0) {
+                *e = (json_error_t) { .line = -1 };
+                snprintf(e->text, sizeof(e->text), "unable to open it: %s", strerror(errno));
+                return NULL;
+        }
+        return json_loadfd(fd, JSON_REJECT_DUPLICATES, e);
+}
+
 int image_load(const char *dir, Image **ret, char **ret_error) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/image.json", dir);
         json_error_t e;
-        json_auto_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+        json_auto_t *doc = load_file(path, &e);
         if (!doc) {
                 if (access(path, R_OK) < 0) {
                         int r = -errno;
