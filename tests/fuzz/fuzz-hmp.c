@@ -13,10 +13,11 @@
 #include "fuzz.h"
 #include "utf8.h"
 
-/* 1..16 hex digits at s, then a non-hex character: the number, else -1. */
+/* QEMU prints these registers and words as exactly 16 hex digits: their
+ * value if s starts so (and no further hex digit follows), else -1. */
 static int ref_hex(const char *s, uint64_t *ret) {
         size_t n = strspn(s, "0123456789abcdefABCDEF");
-        if (n == 0 || n > 16)
+        if (n != 16)
                 return -1;
         uint64_t v = 0;
         for (size_t i = 0; i < n; i++)
