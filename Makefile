@@ -1,6 +1,8 @@
 # virtlab — top-level build.  `make` builds binaries, `make image` the default
 # guest image, `make check` every test, `make demo` the README's first command.
-# SANITIZE=1 builds everything with ASan+UBSan into build-san/.
+# SANITIZE=1 builds everything with ASan+UBSan into build-san/.  `make fuzz`
+# builds the libFuzzer targets with clang into build-fuzz/ (FUZZ=1), `make
+# fuzz-ci` runs each for FUZZ_SECONDS (docs/fuzzing.md).
 
 CC       ?= cc
 PREFIX   ?= /usr/local
@@ -8,7 +10,16 @@ DESTDIR  ?=
 # The system bus reads policies only from here (and /etc), whatever PREFIX is.
 DBUS_POLICYDIR ?= /usr/share/dbus-1/system.d
 PKGS     := libevent jansson libsystemd sqlite3 blkid libvirt libvirt-qemu libxml-2.0
-ifeq ($(SANITIZE),1)
+FUZZ_CC  ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_JOBS ?= 2
+ifeq ($(FUZZ),1)
+# Everything gets coverage instrumentation; only the targets link libFuzzer.
+BUILD    ?= build-fuzz
+CC       := $(FUZZ_CC)
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_LINK := -fsanitize=fuzzer -DVIRTLAB_LIBFUZZER
+else ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -47,7 +58,8 @@ MAN_SRC    := $(wildcard docs/man/*.scd)
 MAN        := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
-.PHONY: all image check check-unit check-integration check-valgrind check-bullseye demo install clean deps bench kvm-sample man
+.PHONY: all image check check-unit check-integration check-valgrind check-bullseye demo install clean deps bench kvm-sample man \
+        fuzz fuzz-targets fuzz-ci
 all: $(BUILD)/virtlabd $(BUILD)/virtlabctl kvm-sample
 
 $(BUILD)/%.o: %.c $(DAEMON_HDR) $(wildcard clients/*.h)
@@ -74,11 +86,22 @@ $(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) $(DAEMON_SRC) $(DAEMON_HDR) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-# Fuzz targets build as plain programs that replay a corpus (libFuzzer when
-# CC=clang FUZZ=1); make check runs them over their seed corpus.
-$(BUILD)/tests/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-main.c $(LIB)
+# Fuzz targets build as plain programs that replay a corpus (make check runs
+# them over tests/fuzz/corpus/NAME), or with FUZZ=1 as libFuzzer binaries.  A
+# target may include the .c it fuzzes, like a unit test.
+$(BUILD)/tests/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-main.c tests/fuzz/fuzz.h $(LIB) $(DAEMON_SRC) $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/fuzz-main.c $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(FUZZ_LINK) $(LDFLAGS) -o $@ $< tests/fuzz/fuzz-main.c $(LIB) $(LDLIBS)
+
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-targets
+
+fuzz-targets: $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS under ASan+UBSan, seeded from its corpus,
+# FUZZ_JOBS at a time; fails on a crash, leak, hang or violated invariant.
+fuzz-ci: fuzz
+	tools/fuzz-run.sh --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) build-fuzz
 
 man: $(MAN)
 
@@ -165,6 +188,6 @@ install: all man
 	install -Dm0644 completions/virtlabctl.bash $(DESTDIR)$(COMPLETIONDIR)/virtlabctl
 
 clean:
-	rm -rf build build-san build-valgrind
+	rm -rf build build-san build-valgrind build-fuzz
 	$(MAKE) -C guest-images clean OUT=$(IMAGE_DIR) || true
 	$(MAKE) -C guest-images/noop clean OUT=$(NOOP_DIR) || true

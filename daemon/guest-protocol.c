@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "utf8.h"
 #include "util.h"
 
 void guest_console_init(GuestConsole *gc, const char *marker) {
@@ -49,6 +50,8 @@ static void take_result(GuestConsole *gc, const char *json_text) {
         if (!json_is_object(res)) {
                 json_decref(res);
                 snprintf(gc->result_error, sizeof(gc->result_error), "Guest result frame is not a JSON object: %s", e.text);
+                /* jansson quotes the bytes near the error one by one: the quote may end inside a character. */
+                (void) utf8_scrub(gc->result_error);
                 return;
         }
         gc->result = res;

@@ -3,9 +3,11 @@
  * that powers off and does not run under a paravirtual KVM. */
 #include "image.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "utf8.h"
 #include "util.h"
 
 static const char *const phase_names[_IMAGE_PHASE_MAX] = {
@@ -101,15 +103,40 @@ static int image_parse(Image *img, const char *path, char **ret_error) {
         return 0;
 }
 
-int image_load(const char *dir, Image **ret, char **ret_error) {
+int image_from_json(json_t *doc, const char *dir, Image **ret, char **ret_error) {
         _cleanup_(image_freep) Image *img = calloc(1, sizeof(Image));
         char path[4096];
         if (!img || !(img->dir = strdup(dir)))
                 return -ENOMEM;
+        img->doc = json_incref(doc);
+        snprintf(path, sizeof(path), "%s/image.json", dir);
+        if (!json_is_object(img->doc))
+                return fail(ret_error, "Guest image %s: %s must be a JSON object", path, "image.json");
+        int r = image_parse(img, path, ret_error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(img);
+        return 0;
+}
+
+/* Parses path, which a caller may have made a FIFO: O_NONBLOCK, so reading it
+ * ends at once (as a parse error) instead of blocking the daemon. */
+static json_t *load_file(const char *path, json_error_t *e) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0) {
+                *e = (json_error_t) { .line = -1 };
+                snprintf(e->text, sizeof(e->text), "unable to open it: %s", strerror(errno));
+                return NULL;
+        }
+        return json_loadfd(fd, JSON_REJECT_DUPLICATES, e);
+}
+
+int image_load(const char *dir, Image **ret, char **ret_error) {
+        char path[4096];
         snprintf(path, sizeof(path), "%s/image.json", dir);
         json_error_t e;
-        img->doc = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-        if (!img->doc) {
+        json_auto_t *doc = load_file(path, &e);
+        if (!doc) {
                 if (access(path, R_OK) < 0) {
                         int r = -errno;
                         if (asprintf(ret_error, "Guest image not found: %s (build it with 'make image')", path) < 0)
@@ -118,15 +145,11 @@ int image_load(const char *dir, Image **ret, char **ret_error) {
                 }
                 if (asprintf(ret_error, "Guest image %s does not parse: %s (line %d)", path, e.text, e.line) < 0)
                         *ret_error = NULL;
+                else /* jansson quotes the bytes near the error one by one: they may end inside a character */
+                        (void) utf8_scrub(*ret_error);
                 return -EBADMSG;
         }
-        if (!json_is_object(img->doc))
-                return fail(ret_error, "Guest image %s: %s must be a JSON object", path, "image.json");
-        int r = image_parse(img, path, ret_error);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(img);
-        return 0;
+        return image_from_json(doc, dir, ret, ret_error);
 }
 
 /* The caller's image: image.json from its fd, and every file it names

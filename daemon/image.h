@@ -46,6 +46,9 @@ int image_load(const char *dir, Image **ret, char **ret_error);
  * replaces it in files) and named "/proc/self/fd/N".  Errors as
  * image_load(). */
 int image_from_caller(CallerFiles *files, Image **ret, char **ret_error);
+/* The checks of image_load() on a document already parsed (referenced, not
+ * taken), with the same sentences, naming DIR/image.json. */
+int image_from_json(json_t *doc, const char *dir, Image **ret, char **ret_error);
 Image *image_free(Image *img);
 static inline void image_freep(Image **i) {
         (void) image_free(*i);

@@ -11,7 +11,6 @@
 #include "backends/registry.h"
 #include "image.h"
 #include "plan.h"
-#include "utf8.h"
 #include "util.h"
 
 /* Results the store refused (full or read-only state dir), newest last. */
@@ -279,21 +278,11 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Cal
                 return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL, "Unknown experiment kind '%s' (known: %s)",
                             spec_echo_str(kind_name, (char[SPEC_ECHO_MAX + 8]) {}), buf);
         }
-        json_error_t je;
-        if (!spec_text[0])
-                return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
-                            "Experiment spec is empty: pass a JSON object, {} for every default");
-        json_auto_t *spec = json_loads(spec_text, 0, &je);
-        if (!spec) {
-                /* jansson does not always quote the offending token ("too big integer"): show where. */
-                char near[40];
-                size_t end = (size_t) je.position < strlen(spec_text) ? (size_t) je.position : strlen(spec_text);
-                size_t start = end > sizeof(near) - 1 ? end - (sizeof(near) - 1) : 0;
-                snprintf(near, sizeof(near), "%.*s", (int) (end - start), spec_text + start);
-                (void) utf8_scrub(near); /* the cut may split a character; the error goes out as UTF-8 */
-                return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
-                            "Experiment spec is not valid JSON: %s (at column %d, after '%s')", je.text, je.column,
-                            near);
+        json_auto_t *spec = NULL;
+        int r = spec_parse_text(spec_text, &spec, ret_error);
+        if (r < 0) {
+                *ret_class = r == -ENOMEM ? MANAGER_INTERNAL : MANAGER_INVALID;
+                return r;
         }
         if (queued_jobs(m) >= JOBS_QUEUED_MAX)
                 return fail(ret_error, ret_class, MANAGER_QUEUE_FULL, -E2BIG, "Too many queued jobs (max %d)",
@@ -301,7 +290,7 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Cal
         PlanContext pc = { .host = &m->host, .catalog = m->catalog, .image_dir = m->image_dir };
         JobPlan *plan = NULL;
         PlanError pe;
-        int r = plan_new(&pc, kind, spec, files, &plan, ret_error, &pe);
+        r = plan_new(&pc, kind, spec, files, &plan, ret_error, &pe);
         if (r < 0) {
                 *ret_class = pe == PLAN_VMM_UNAVAILABLE ? MANAGER_VMM_UNAVAILABLE : MANAGER_INVALID;
                 return r;

@@ -160,6 +160,26 @@ static void plan_collect_fds(JobPlan *p) {
         }
 }
 
+/* A kind without a VM takes no files, a kind without a disk no disk. */
+static int check_files(const ExperimentKind *k, const CallerFiles *files, char **ret_error) {
+        bool vm = !k->vm_less;
+        if ((!vm && files->n > 0) || (!k->takes_disk && caller_files_get(files, CALLER_FILE_DISK)))
+                return spec_fail(ret_error, "'%s' takes no %s", k->name, vm ? "disk" : "files: it runs no VM");
+        return 0;
+}
+
+int plan_check_spec(const ExperimentKind *k, json_t *spec, char **ret_error) {
+        if (!json_is_object(spec))
+                return spec_fail(ret_error, "Experiment spec must be a JSON object");
+        bool vm = !k->vm_less;
+        int r = spec_check_known(spec, k->fields, vm, k->name, ret_error);
+        r = r ?: spec_check(spec, k->fields, true, ret_error);
+        r = r ?: k->prepare ? k->prepare(spec, ret_error) : 0;
+        r = r ?: spec_apply_defaults(spec, k->defaults);
+        r = r ?: spec_check(spec, spec_common_fields, vm, ret_error);
+        return r;
+}
+
 int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, CallerFiles *files, JobPlan **ret,
              char **ret_error, PlanError *ret_class) {
         *ret_class = PLAN_INVALID;
@@ -171,17 +191,9 @@ int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, Call
         *p = (JobPlan) { .kind = k, .spec = json_incref(spec), .host = ctx->host };
         if (files)
                 caller_files_move(&p->files, files);
-        bool vm = !k->vm_less;
-        if ((!vm && p->files.n > 0) || (!k->takes_disk && caller_files_get(&p->files, CALLER_FILE_DISK))) {
-                caller_files_move(files, &p->files);
-                return spec_fail(ret_error, "'%s' takes no %s", k->name, vm ? "disk" : "files: it runs no VM");
-        }
-        int r = spec_check_known(spec, k->fields, vm, k->name, ret_error);
-        r = r ?: spec_check(spec, k->fields, true, ret_error);
-        r = r ?: k->prepare ? k->prepare(spec, ret_error) : 0;
-        r = r ?: spec_apply_defaults(spec, k->defaults);
-        r = r ?: spec_check(spec, spec_common_fields, vm, ret_error);
-        if (r == 0 && vm) {
+        int r = check_files(k, &p->files, ret_error);
+        r = r ?: plan_check_spec(k, spec, ret_error);
+        if (r == 0 && !k->vm_less) {
                 r = resolve_image(ctx, p, ret_error);
                 r = r ?: check_guest_job(p, ret_error);
                 r = r ?: resolve_vmms(ctx, p, ret_error, ret_class);

@@ -49,6 +49,10 @@ typedef enum PlanError {
         PLAN_VMM_UNAVAILABLE,        /* a VMM it names is not installed/usable here */
 } PlanError;
 
+/* The spec-only part of plan_new(), in its order: an object, known fields,
+ * the kind's table and prepare(), its defaults, the common table.  Defaults
+ * are added in place; -EINVAL with a sentence in *ret_error. */
+int plan_check_spec(const ExperimentKind *kind, json_t *spec, char **ret_error);
 /* Checks spec (taken as a reference; defaults are added in place) for kind
  * and resolves it.  files (may be NULL) are the caller's image and disk; on
  * success the plan takes them over (*files is left empty).  On failure

@@ -7,6 +7,7 @@
 #include "backends/registry.h"
 #include "cpuset.h"
 #include "host.h"
+#include "utf8.h"
 
 /* Most VMMs one job rotates through (a "compare" of qemu, qemu-microvm, stratovirt, …). */
 #define JOB_VMMS_MAX 4
@@ -37,6 +38,35 @@ const char *spec_echo_str(const char *s, char buf[static SPEC_ECHO_MAX + 8]) {
 
 const char *spec_echo(json_t *v, char buf[static SPEC_ECHO_MAX + 8]) {
         return json_is_string(v) ? spec_echo_str(json_string_value(v), buf) : "(not a string)";
+}
+
+/* The text just before a JSON error: jansson does not always quote the
+ * offending token ("too big integer"). */
+static void spec_text_near(const char *text, int position, char near[static 40]) {
+        size_t len = strlen(text);
+        size_t end = position >= 0 && (size_t) position < len ? (size_t) position : len;
+        size_t start = end > 39 ? end - 39 : 0;
+        snprintf(near, 40, "%.*s", (int) (end - start), text + start);
+}
+
+int spec_parse_text(const char *text, json_t **ret, char **ret_error) {
+        if (!text[0])
+                return spec_fail(ret_error, "Experiment spec is empty: pass a JSON object, {} for every default");
+        json_error_t e;
+        json_t *spec = json_loads(text, 0, &e);
+        if (!spec) {
+                char near[40];
+                spec_text_near(text, e.position, near);
+                int r = spec_fail(ret_error, "Experiment spec is not valid JSON: %s (at column %d, after '%s')", e.text,
+                                  e.column, near);
+                /* jansson quotes the text near the error byte by byte, and the cut near it may
+                 * split a character too: the error goes out as UTF-8. */
+                if (*ret_error)
+                        (void) utf8_scrub(*ret_error);
+                return r;
+        }
+        *ret = spec;
+        return 0;
 }
 
 json_int_t spec_int(json_t *spec, const char *field) {

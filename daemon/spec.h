@@ -54,6 +54,9 @@ int spec_fail(char **ret_error, const char *fmt, ...) _printf_(2, 3);
  * with "…"; "(not a string)" for anything else. */
 const char *spec_echo(json_t *v, char buf[static SPEC_ECHO_MAX + 8]);
 const char *spec_echo_str(const char *s, char buf[static SPEC_ECHO_MAX + 8]);
+/* Parses a caller's spec text; -EINVAL with a sentence when it is empty or
+ * not JSON (any JSON value: the plan refuses what is not an object). */
+int spec_parse_text(const char *text, json_t **ret, char **ret_error);
 /* Refuses a key that is in neither table (kind_fields may be NULL), and,
  * for a kind without a VM, the common fields that need one. */
 int spec_check_known(json_t *spec, const SpecField *kind_fields, bool has_vm, const char *kind, char **ret_error);

@@ -89,8 +89,10 @@ static int parse_line(const char *l, SysbenchResult *r, unsigned *seen, bool *in
         if (starts_with(l, "FATAL:"))
                 return -EIO;
         if (starts_with(l, "sysbench ") && !r->version[0]) {
-                size_t n = strcspn(l + 9, " \t\r");
-                if (n > 0 && n < sizeof(r->version) && l[9] >= '0' && l[9] <= '9')
+                /* A version is a plain token ("1.0.20"), ended by a blank or the line's
+                 * end (strchr() finds the NUL too): it goes into JSON as it is. */
+                size_t n = strspn(l + 9, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-~_");
+                if (n > 0 && n < sizeof(r->version) && l[9] >= '0' && l[9] <= '9' && strchr(" \t\r", l[9 + n]))
                         snprintf(r->version, sizeof(r->version), "%.*s", (int) n, l + 9);
                 return 0;
         }

@@ -22,9 +22,16 @@
 #include "utf8.h"
 #include "vm-driver.h"
 
+/* Line and tail limits (a fuzz target compiles this file with small ones). */
+#ifndef CONSOLE_LINE_MAX
 #define CONSOLE_LINE_MAX (64 * 1024)
+#endif
+#ifndef DIAG_MAX
 #define DIAG_MAX (8 * 1024)
+#endif
+#ifndef LOG_LINE_MAX
 #define LOG_LINE_MAX 1024
+#endif
 #define QMP_CONNECT_RETRY_MAX_USEC (20 * USEC_PER_MSEC)
 /* After the process is reaped, how long its QMP socket may take to report EOF. */
 #define QMP_EOF_GRACE_USEC (1 * USEC_PER_SEC)

@@ -11,7 +11,7 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
       libvirt-dev libvirt-daemon-system libvirt-clients libxml2-dev
       scdoc groff-base man-db bash-completion
       chromium prometheus python3-prometheus-client
-      valgrind)
+      valgrind clang libclang-rt-14-dev)
 # systemd-container (systemd-nspawn) and mmdebstrap: test-systemd-host.sh boots
 # a Debian rootfs with systemd as PID 1 to run virtlabd.service for real.
 # libvirt-*: the libvirt backend and test-libvirt.py's private libvirtd.
@@ -19,6 +19,7 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
 # test-report-browser.py; prometheus: its promtool validates the OpenMetrics
 # output (python3-prometheus-client: the strict OpenMetrics parser).
 # valgrind: make check-valgrind; mmdebstrap: also make check-bullseye (Debian 11 rootfs).
+# clang, libclang-rt-14-dev (its libFuzzer and sanitizer runtimes): make fuzz.
 # Not here, on purpose: the build dependencies of the optional patched QEMU
 # (meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
 # flex bison dpkg-dev), which modules/edu/qemu/build-patched-qemu.sh

@@ -6,6 +6,7 @@
 #include "backends/catalog.h"
 #include "backends/registry.h"
 #include "child.h"
+#include "utf8.h"
 
 #define VERSION_OUTPUT_MAX 4096
 
@@ -95,6 +96,8 @@ static void on_probe_done(const ChildRunResult *r, void *userdata) {
         const VmmBackend *b = e->b;
         char line[256], how[128];
         snprintf(line, sizeof(line), "%.*s", (int) strcspn(r->out, "\n"), r->out);
+        /* Any binary may sit at the path: its line goes to D-Bus and JSON, which take UTF-8 only. */
+        (void) utf8_scrub(line);
         child_describe_status(r->wait_status, how, sizeof(how));
         e->probe = NULL;
         e->info.probing = false;

@@ -19,6 +19,7 @@
  * run's private data (BenchRun). */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -28,6 +29,7 @@
 #include "experiments/experiment.h"
 #include "plan.h"
 #include "sysbench.h"
+#include "utf8.h"
 
 #define THREADS_MAX 1024
 #define CELLS_MAX 64
@@ -158,8 +160,9 @@ static int set_threads(json_t *spec, const unsigned *def, size_t n_def, char **r
                 errno = 0;
                 long v = strtol(s, &end, 10);
                 if (!*s || *end || errno || v < 1 || v > THREADS_MAX) {
-                        r = spec_fail(ret_error, "Invalid threads value '%s': must be an integer between 1 and %d", s,
-                                 THREADS_MAX);
+                        char b[SPEC_ECHO_MAX + 8];
+                        r = spec_fail(ret_error, "Invalid threads value '%s': must be an integer between 1 and %d",
+                                      spec_echo_str(s, b), THREADS_MAX);
                         json_decref(list);
                         json_decref(out);
                         return r;
@@ -207,11 +210,11 @@ static int set_sizes(json_t *spec, const char *const *def, char **ret_error) {
         for (i = 0; !list && def[i]; i++)
                 json_array_append_new(out, json_string(def[i]));
         json_array_foreach(list, i, e) {
-                char buf[32];
+                char buf[32], b[SPEC_ECHO_MAX + 8];
                 if (normalize_size(json_string_value(e), buf, sizeof(buf)) < 0) {
                         json_decref(out);
                         r = spec_fail(ret_error, "Invalid sizes value '%s': must be a block size such as 1K, 4K or 128K (at most 64M)",
-                                 json_string_value(e));
+                                      spec_echo(e, b));
                         json_decref(list);
                         return r;
                 }
@@ -237,10 +240,10 @@ static int set_modes(json_t *spec, const char *const *allowed, const char *const
                 for (const char *const *a = allowed; *a; a++)
                         ok = ok || streq(m, *a);
                 if (!ok) {
-                        char known[128] = "";
+                        char known[128] = "", b[SPEC_ECHO_MAX + 8];
                         for (const char *const *a = allowed; *a; a++)
                                 snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "", *a);
-                        r = spec_fail(ret_error, "Invalid modes value '%s': must be one of %s", m, known);
+                        r = spec_fail(ret_error, "Invalid modes value '%s': must be one of %s", spec_echo_str(m, b), known);
                         json_decref(list);
                         json_decref(out);
                         return r;
@@ -593,35 +596,53 @@ static void format_duration(char *buf, size_t size, usec_t t) {
                 snprintf(buf, size, "%lum%02lus", s / 60, s % 60);
 }
 
-/* Progress: "cell k/N ID, ETA 3m20s" across all runs of the job. */
-static void bench_on_guest_line(Run *run, const char *line) {
+/* Progress after a "@@BENCH-CELL ID@@" line: "cell k/N ID, ETA 3m20s" in
+ * b->phase, across all runs of the job (run is this run's index); false
+ * for any other line. */
+static bool bench_progress(BenchRun *b, json_t *spec, unsigned run, const char *line, usec_t now) {
         static const char begin[] = "@@BENCH-CELL ";
-        BenchRun *bench_state = run_data(run);
         if (strncmp(line, begin, strlen(begin)) != 0)
-                return;
-        json_t *spec = run_spec(run);
+                return false;
         char **cells = NULL;
         if (bench_cells(spec, &cells) < 0)
-                return;
+                return false;
         size_t n = 0;
         while (cells[n])
                 n++;
         strv_free(cells);
-        usec_t now = now_usec();
-        if (bench_state->cell++ == 0)
-                bench_state->t_first_cell = now;
+        if (b->cell++ == 0)
+                b->t_first_cell = now;
         unsigned runs = (unsigned) (json_integer_value(json_object_get(spec, "runs")) +
                                     json_integer_value(json_object_get(spec, "warmup")));
-        unsigned runs_after = runs > run_index(run) + 1 ? runs - run_index(run) - 1 : 0;
-        usec_t per_cell = bench_state->cell > 1 ? (now - bench_state->t_first_cell) / (bench_state->cell - 1)
-                                               : (usec_t) (json_integer_value(json_object_get(spec, "time_s")) + 1) * USEC_PER_SEC;
-        usec_t setup = bench_state->t_first_cell - bench_state->t_run;
-        usec_t eta = per_cell * (n - bench_state->cell + 1) + runs_after * (setup + per_cell * n);
+        unsigned runs_after = runs > run + 1 ? runs - run - 1 : 0;
+        usec_t per_cell = b->cell > 1 ? (now - b->t_first_cell) / (b->cell - 1)
+                                      : (usec_t) (json_integer_value(json_object_get(spec, "time_s")) + 1) * USEC_PER_SEC;
+        usec_t setup = b->t_first_cell - b->t_run;
+        usec_t eta = per_cell * (n - b->cell + 1) + runs_after * (setup + per_cell * n);
         char id[48], left[32];
         snprintf(id, sizeof(id), "%.*s", (int) strcspn(line + strlen(begin), "@"), line + strlen(begin));
+        /* The phase is a D-Bus string: the cut may not end inside a character. */
+        (void) utf8_scrub(id);
         format_duration(left, sizeof(left), eta);
-        snprintf(bench_state->phase, sizeof(bench_state->phase), "cell %u/%zu %s, ETA %s", bench_state->cell, n, id, left);
-        run_set_phase(run, bench_state->phase);
+        snprintf(b->phase, sizeof(b->phase), "cell %u/%zu %s, ETA %s", b->cell, n, id, left);
+        return true;
+}
+
+static void bench_on_guest_line(Run *run, const char *line) {
+        BenchRun *b = run_data(run);
+        if (bench_progress(b, run_spec(run), run_index(run), line, now_usec()))
+                run_set_phase(run, b->phase);
+}
+
+/* Formats *ret_why; returns -EBADMSG. */
+static int bench_why(char **ret_why, const char *fmt, ...) _printf_(2, 3);
+static int bench_why(char **ret_why, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_why, fmt, ap) < 0)
+                *ret_why = NULL;
+        va_end(ap);
+        return -EBADMSG;
 }
 
 /* Finds the text of cell id in the guest output: between its BEGIN and END
@@ -665,70 +686,77 @@ static void last_line(const char *text, size_t len, char *buf, size_t size) {
         snprintf(buf, size, "%.*s", (int) (len - start), text + start);
 }
 
-static void bench_on_guest_result(Run *run) {
-        json_t *spec = run_spec(run), *sample = run_sample(run);
+/* One cell's report into sample ("CELL.FIGURE" fields) and list; -EBADMSG
+ * with the reason in *ret_why when it is missing or not understood. */
+static int bench_parse_cell(BenchType type, const char *cell, const char *out, json_t *sample, json_t *list,
+                            char version[static 32], char **ret_why) {
+        const char *text;
+        size_t len, line = 0;
+        int rc;
+        int r = cell_text(out, cell, &text, &len, &rc);
+        if (r < 0)
+                return bench_why(ret_why, "Cell %s: %s", cell, r == -ENOENT ? "the guest never ran it" : "its output ends early");
+        SysbenchResult res;
+        r = sysbench_parse(text, len, &res, &line);
+        if (r < 0 || rc != 0) {
+                char why[256] = "no figures";
+                if (line > 0)
+                        nth_line(text, len, line, why, sizeof(why));
+                else if (len > 0) /* sysbench's last words */
+                        last_line(text, len, why, sizeof(why));
+                return bench_why(ret_why, "Cell %s: sysbench %s (rc %d): %s", cell,
+                                 r == -EIO ? "failed" : "output not understood", rc, why);
+        }
+        if ((int) res.test != (int) type)
+                return bench_why(ret_why, "Cell %s: sysbench ran the %s test, not %s", cell,
+                                 sysbench_test_to_string(res.test), bench_test[type]);
+        json_t *fig = sysbench_figures(&res);
+        double head = json_number_value(json_object_get(fig, bench_figures[type][0]));
+        if (!(head > 0)) {
+                json_decref(fig);
+                return bench_why(ret_why, "Cell %s: %s is %g, not a positive figure", cell, bench_figures[type][0], head);
+        }
+        const char *key;
+        json_t *val;
+        json_object_foreach(fig, key, val) {
+                char name[128];
+                snprintf(name, sizeof(name), "%s.%s", cell, key);
+                json_object_set(sample, name, val);
+        }
+        snprintf(version, 32, "%s", res.version);
+        json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "id", cell, "threads", (json_int_t) res.threads,
+                                              "figures", fig));
+        return 0;
+}
+
+/* The guest output of one run into sample: every cell's figures, then
+ * "bench" with the cells that parsed.  -EBADMSG (or -EINVAL) with the
+ * reason in *ret_why at the first cell that failed. */
+static int bench_parse(json_t *spec, const char *out, json_t *sample, char **ret_why) {
         BenchType type = bench_type_of(spec);
-        const char *out = run_guest_output(run);
         const char *err = strstr(out, "@@BENCH-ERROR ");
         if (err) {
                 err += strlen("@@BENCH-ERROR ");
-                run_fail(run, "Guest benchmark setup failed: %.*s", (int) strcspn(err, "@\n"), err);
-                return;
+                return bench_why(ret_why, "Guest benchmark setup failed: %.*s", (int) strcspn(err, "@\n"), err);
         }
         char **cells = NULL;
-        if (bench_cells(spec, &cells) < 0) {
-                run_fail(run, "Cannot build the benchmark matrix");
-                return;
-        }
+        if (bench_cells(spec, &cells) < 0)
+                return bench_why(ret_why, "Cannot build the benchmark matrix");
         json_t *list = json_array();
         char version[32] = "";
-        for (char **c = cells; *c; c++) {
-                const char *text;
-                size_t len, line = 0;
-                int rc;
-                int r = cell_text(out, *c, &text, &len, &rc);
-                if (r < 0) {
-                        run_fail(run, "Cell %s: %s", *c, r == -ENOENT ? "the guest never ran it" : "its output ends early");
-                        break;
-                }
-                SysbenchResult res;
-                r = sysbench_parse(text, len, &res, &line);
-                if (r < 0 || rc != 0) {
-                        char why[256] = "no figures";
-                        if (line > 0)
-                                nth_line(text, len, line, why, sizeof(why));
-                        else if (len > 0) /* sysbench's last words */
-                                last_line(text, len, why, sizeof(why));
-                        run_fail(run, "Cell %s: sysbench %s (rc %d): %s", *c, r == -EIO ? "failed" : "output not understood",
-                                 rc, why);
-                        break;
-                }
-                if ((int) res.test != (int) type) {
-                        run_fail(run, "Cell %s: sysbench ran the %s test, not %s", *c, sysbench_test_to_string(res.test),
-                                 bench_test[type]);
-                        break;
-                }
-                json_t *fig = sysbench_figures(&res);
-                double head = json_number_value(json_object_get(fig, bench_figures[type][0]));
-                if (!(head > 0)) {
-                        json_decref(fig);
-                        run_fail(run, "Cell %s: %s is %g, not a positive figure", *c, bench_figures[type][0], head);
-                        break;
-                }
-                const char *key;
-                json_t *val;
-                json_object_foreach(fig, key, val) {
-                        char name[128];
-                        snprintf(name, sizeof(name), "%s.%s", *c, key);
-                        json_object_set(sample, name, val);
-                }
-                snprintf(version, sizeof(version), "%s", res.version);
-                json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "id", *c, "threads", (json_int_t) res.threads,
-                                                      "figures", fig));
-        }
+        int r = 0;
+        for (char **c = cells; r == 0 && *c; c++)
+                r = bench_parse_cell(type, *c, out, sample, list, version, ret_why);
         strv_free(cells);
         json_object_set_new(sample, "bench", json_pack("{s:s, s:s, s:o}", "test", bench_test[type], "sysbench_version",
                                                        version, "cells", list));
+        return r;
+}
+
+static void bench_on_guest_result(Run *run) {
+        _cleanup_free_ char *why = NULL;
+        if (bench_parse(run_spec(run), run_guest_output(run), run_sample(run), &why) < 0)
+                run_fail(run, "%s", strempty(why));
         /* virtlab-init powers the guest off after the job. */
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "experiments/experiment.h"
+#include "utf8.h"
 
 /* The driver's DMA buffers sit below 4 GiB. */
 #define EDU_DMA_MASK UINT64_C(0xFFFFFFFF)
@@ -66,6 +67,9 @@ static bool take_field(const char **p, const char *key, char *buf, size_t size) 
                 *p = end;
         }
         snprintf(buf, size, "%.*s", (int) (end - v), v);
+        /* A value cut at the buffer may end inside a character; JSON then refuses
+         * the whole verdict, and a failure would be lost. */
+        (void) utf8_scrub(buf);
         return true;
 }
 
@@ -81,23 +85,27 @@ static json_t *parse_feature_line(const char *line) {
         return json_pack("{s:s, s:s, s:s}", "feature", feature, "result", result, "detail", detail);
 }
 
-static void edu_on_guest_result(Run *run) {
-        run_set_phase(run, "shutdown");
-        const char *out = run_guest_output(run);
-        json_t *features = json_array();
-        unsigned pass = 0, fail = 0, skip = 0;
-        bool summary = false;
-        char failed[512] = "";
+/* What edu-test's output says. */
+typedef struct EduReport {
+        json_t *features;          /* [{feature, result, detail}], at most FEATURES_MAX */
+        unsigned pass, fail, skip; /* verdicts per result */
+        bool summary;              /* the summary line came: edu-test finished */
+        char failed[512];          /* the failed features' names, ", "-separated */
+} EduReport;
+
+/* Collects the verdict lines of the guest output into *ret (features owned by the caller). */
+static void edu_parse(const char *out, EduReport *ret) {
+        EduReport rep = { .features = json_array() };
         for (const char *line = out; *line;) {
                 size_t len = strcspn(line, "\n");
                 char buf[2048];
                 snprintf(buf, sizeof(buf), "%.*s", (int) len, line);
                 line += len + (line[len] == '\n');
                 if (strncmp(buf, LINE_PREFIX "summary", strlen(LINE_PREFIX "summary")) == 0) {
-                        summary = true;
+                        rep.summary = true;
                         continue;
                 }
-                if (strncmp(buf, LINE_PREFIX, strlen(LINE_PREFIX)) != 0 || json_array_size(features) >= FEATURES_MAX)
+                if (strncmp(buf, LINE_PREFIX, strlen(LINE_PREFIX)) != 0 || json_array_size(rep.features) >= FEATURES_MAX)
                         continue;
                 json_t *f = parse_feature_line(buf);
                 if (!f)
@@ -105,26 +113,35 @@ static void edu_on_guest_result(Run *run) {
                 const char *res = json_string_value(json_object_get(f, "result"));
                 const char *name = json_string_value(json_object_get(f, "feature"));
                 if (streq(res, "pass"))
-                        pass++;
+                        rep.pass++;
                 else if (streq(res, "skip"))
-                        skip++;
+                        rep.skip++;
                 else {
-                        fail++;
-                        snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), "%s%s", failed[0] ? ", " : "",
-                                 name);
+                        rep.fail++;
+                        snprintf(rep.failed + strlen(rep.failed), sizeof(rep.failed) - strlen(rep.failed), "%s%s",
+                                 rep.failed[0] ? ", " : "", name);
                 }
-                json_array_append_new(features, f);
+                json_array_append_new(rep.features, f);
         }
-        json_t *s = run_sample(run);
+        *ret = rep;
+}
+
+static void edu_on_guest_result(Run *run) {
+        run_set_phase(run, "shutdown");
+        const char *out = run_guest_output(run);
+        EduReport rep;
+        edu_parse(out, &rep);
+        json_t *s = run_sample(run), *features = rep.features;
+        unsigned pass = rep.pass, fail = rep.fail, skip = rep.skip;
         json_object_set_new(s, "edu_features", features);
         json_object_set_new(s, "features_pass", json_integer(pass));
         json_object_set_new(s, "features_fail", json_integer(fail));
         json_object_set_new(s, "features_skip", json_integer(skip));
         json_object_set_new(s, "guest_log", json_string(out));
-        if (!summary)
+        if (!rep.summary)
                 run_fail(run, "edu-test did not finish (no summary line; %u features reported)", pass + fail + skip);
         else if (fail > 0)
-                run_fail(run, "edu features failed: %s", failed);
+                run_fail(run, "edu features failed: %s", rep.failed);
         else if (spec_bool(run_spec(run), "require_crc32")) {
                 size_t i;
                 json_t *f;

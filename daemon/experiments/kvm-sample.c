@@ -213,8 +213,8 @@ static void last_err_line(const char *err, char *buf, size_t size) {
         snprintf(buf, size, "%.*s", (int) (end - start), err + start);
 }
 
-static void kvm_sample_record(Run *run, json_t *doc) {
-        json_t *s = run_sample(run);
+/* Copies what kvm-sample's --json document says into the sample s. */
+static void kvm_sample_record(json_t *s, json_t *doc) {
         json_t *exits = json_object_get(doc, "exits");
         json_object_set_new(s, "output", json_string(strempty(json_string_value(json_object_get(doc, "output")))));
         json_object_set_new(s, "exits", exits ? json_incref(exits) : json_object());
@@ -254,7 +254,7 @@ static void kvm_sample_finish(const ChildRunResult *res, void *userdata) {
         char line[512];
         last_err_line(err, line, sizeof(line));
         if (json_is_object(doc))
-                kvm_sample_record(run, doc);
+                kvm_sample_record(s, doc);
         if (!json_is_object(doc))
                 run_fail(run, "kvm-sample printed no JSON (%s)%s%s", how, line[0] ? ": " : "", line);
         else if (json_is_true(json_object_get(doc, "refused")))

@@ -12,6 +12,7 @@
 #include "plan.h"
 #include "qmp-client.h"
 #include "smaps.h"
+#include "utf8.h"
 
 #define GPA_PROBE "0x100000" /* 1 MiB: RAM on every x86 machine type, above legacy holes */
 #define HMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
@@ -98,6 +99,7 @@ static int parse_gpa2hva(const char *text, uint64_t *ret_hva, char *block, size_
         if (!is)
                 return -EBADMSG;
         snprintf(block, block_size, "%.*s", (int) (close - open - 1), open + 1);
+        (void) utf8_scrub(block); /* cut at block_size, it may end inside a character; it goes into JSON */
         char *end;
         errno = 0;
         unsigned long long v = strtoull(is + 4, &end, 16);

@@ -20,6 +20,7 @@
 
 #include "experiments/experiment.h"
 #include "qmp-client.h"
+#include "utf8.h"
 
 #define HMP_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define ADDR_MASK UINT64_C(0x000ffffffffff000)
@@ -339,10 +340,26 @@ static void walk_next_entry(Walk *w) {
         walk_send(w, "xp /1gx 0x%" PRIx64, w->table + idx * 8);
 }
 
-static int on_regs(Walk *w, const char *text) {
+/* CR3 and CR4 from HMP "info registers" ("... CR3=0000000006066000 CR4=..."). */
+static int parse_regs(const char *text, uint64_t *ret_cr3, uint64_t *ret_cr4) {
         const char *c3 = strstr(text, "CR3="), *c4 = strstr(text, "CR4=");
         uint64_t cr3, cr4;
         if (!c3 || !c4 || parse_u64(c3 + 4, &cr3) < 0 || parse_u64(c4 + 4, &cr4) < 0)
+                return -EBADMSG;
+        *ret_cr3 = cr3;
+        *ret_cr4 = cr4;
+        return 0;
+}
+
+/* The 8 bytes from HMP "xp /1gx" ("0000000006066888: 0x0000000004400067"). */
+static int parse_xp(const char *text, uint64_t *ret) {
+        const char *colon = strstr(text, ": ");
+        return colon ? parse_u64(colon + 2, ret) : -EBADMSG;
+}
+
+static int on_regs(Walk *w, const char *text) {
+        uint64_t cr3, cr4;
+        if (parse_regs(text, &cr3, &cr4) < 0)
                 return -EBADMSG;
         bool la57 = cr4 & CR4_LA57;
         json_object_set_new(w->out, "cr3", hex(cr3));
@@ -356,9 +373,8 @@ static int on_regs(Walk *w, const char *text) {
 }
 
 static int on_entry(Walk *w, const char *text) {
-        const char *colon = strstr(text, ": ");
         uint64_t e;
-        if (!colon || parse_u64(colon + 2, &e) < 0)
+        if (parse_xp(text, &e) < 0)
                 return -EBADMSG;
         unsigned idx = (unsigned) (w->gva >> level_shift[w->level]) & 511;
         bool present = e & PTE_PRESENT, leaf = w->level == 4 || (present && (w->level == 2 || w->level == 3) && (e & PTE_PS));
@@ -397,6 +413,7 @@ static int parse_for_is(const char *text, uint64_t *ret, char *block, size_t siz
         if (!is)
                 return -EBADMSG;
         snprintf(block, size, "%.*s", (int) (close - open - 1), open + 1);
+        (void) utf8_scrub(block); /* cut at size, it may end inside a character; it goes into JSON */
         return parse_u64(is + 4, ret);
 }
 

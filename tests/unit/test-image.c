@@ -135,6 +135,21 @@ static void test_bad_json(void **state) {
         expect_bad(f, "{" MINIMAL ",\"name\":\"twice\"}", "does not parse");
 }
 
+/* A caller names the image directory: an image.json that is a FIFO with
+ * no writer is refused at once, not waited on. */
+static void test_fifo(void **state) {
+        Fixture *f = *state;
+        Image *img = NULL;
+        _cleanup_free_ char *err = NULL;
+        assert_int_equal(mkfifo(f->json, 0600), 0);
+        alarm(10); /* a blocked open() fails the test instead of hanging it */
+        assert_int_equal(image_load(f->dir, &img, &err), -EBADMSG);
+        alarm(0);
+        assert_null(img);
+        assert_non_null(strstr(err, "does not parse"));
+        assert_non_null(strstr(err, f->json));
+}
+
 /* Required fields: missing, empty or not a string, each named. */
 static void test_required_fields(void **state) {
         Fixture *f = *state;
@@ -275,6 +290,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_default_image, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_json, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fifo, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_required_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_optional_fields, setup, teardown),
