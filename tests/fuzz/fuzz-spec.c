@@ -10,15 +10,19 @@
  * stored spec means what was accepted); the kind's spec-derived questions
  * (metrics, devices, CPU model) answer.
  *
- * A "disk" path that would be opened (bench-fileio) is replaced by one of a
- * few fixtures in a private directory (missing, small, big, holding an ext4
- * signature, a directory, a FIFO), so the fuzzer never opens host devices. */
+ * A kind that takes a disk (bench-fileio) gets its validate() too, on a
+ * plan holding one of a few fixture files as the caller's disk fd (none,
+ * small, big, big but read-only, holding an ext2 superblock), the way a
+ * caller passes it (files.h: the daemon never opens a caller's path); the
+ * fixture is picked by a hash of the spec's "disk" label.  A directory and
+ * a FIFO are refused as files at all (caller_files_add()), checked once. */
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "experiments/experiment.h"
+#include "files.h"
 #include "fuzz.h"
 #include "plan.h"
 #include "spec.h"
@@ -28,7 +32,9 @@
 /* Longest refusal: fixed text, two echoed values and a short list. */
 #define ERROR_MAX (2 * (SPEC_ECHO_MAX + 4) + 512)
 
-static const char *const fixture_names[] = { "missing", "small.img", "big.img", "ext4.img", "dir", "fifo" };
+/* The caller's disk as each fixture passes it; -EBADF for none. */
+enum { DISK_NONE, DISK_SMALL, DISK_BIG, DISK_BIG_RO, DISK_EXT2, _DISK_MAX };
+static int disk_fds[_DISK_MAX] = { -EBADF, -EBADF, -EBADF, -EBADF, -EBADF };
 static char fixture_dir[256];
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -40,14 +46,36 @@ static void fixtures_remove(void) {
         (void) nftw(fixture_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+static void fixture_path(const char *name, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%s", fixture_dir, name);
+}
+
 /* A sparse file of size bytes, with magic at offset when magic is set. */
 static void make_file(const char *name, off_t size, off_t offset, const char *magic) {
         char path[512];
-        snprintf(path, sizeof(path), "%s/%s", fixture_dir, name);
+        fixture_path(name, path, sizeof(path));
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         fuzz_assert(fd >= 0 && ftruncate(fd, size) == 0);
         if (magic)
                 fuzz_assert(pwrite(fd, magic, strlen(magic), offset) == (ssize_t) strlen(magic));
+        close(fd);
+}
+
+static int open_fixture(const char *name, int mode) {
+        char path[512];
+        fixture_path(name, path, sizeof(path));
+        int fd = open(path, mode | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        fuzz_assert(fd >= 0);
+        return fd;
+}
+
+/* What is no file for a caller to pass is refused before any kind sees it. */
+static void check_not_a_file(const char *name) {
+        CallerFiles files = {};
+        _cleanup_free_ char *error = NULL;
+        int fd = open_fixture(name, O_RDONLY);
+        fuzz_assert(caller_files_add(&files, CALLER_FILE_DISK, fd, &error) == -EINVAL);
+        fuzz_assert(error && files.n == 0);
         close(fd);
 }
 
@@ -58,25 +86,27 @@ static void fixtures_make(void) {
         atexit(fixtures_remove);
         make_file("small.img", 1024, 0, NULL);
         make_file("big.img", (off_t) 8 << 30, 0, NULL);
-        make_file("ext4.img", (off_t) 8 << 30, 0x438, "\x53\xef");
+        make_file("ext2.img", (off_t) 8 << 30, 0x438, "\x53\xef");
+        disk_fds[DISK_SMALL] = open_fixture("small.img", O_RDWR);
+        disk_fds[DISK_BIG] = open_fixture("big.img", O_RDWR);
+        disk_fds[DISK_BIG_RO] = open_fixture("big.img", O_RDONLY);
+        disk_fds[DISK_EXT2] = open_fixture("ext2.img", O_RDWR);
         char path[512];
-        snprintf(path, sizeof(path), "%s/dir", fixture_dir);
+        fixture_path("dir", path, sizeof(path));
         fuzz_assert(mkdir(path, 0700) == 0);
-        snprintf(path, sizeof(path), "%s/fifo", fixture_dir);
+        fixture_path("fifo", path, sizeof(path));
         fuzz_assert(mkfifo(path, 0600) == 0);
+        check_not_a_file("dir");
+        check_not_a_file("fifo");
 }
 
-/* Points a disk path that check_disk() would open at a fixture. */
-static void sandbox_disk(json_t *spec) {
-        const char *path = json_string_value(json_object_get(spec, "disk"));
-        if (!path || path[0] != '/' || strchr(path, ','))
-                return;
+/* The fixture a spec's "disk" label stands for (FNV-1a of it; none without one). */
+static int pick_disk(json_t *spec) {
+        const char *label = json_string_value(json_object_get(spec, "disk"));
         uint32_t h = 2166136261U;
-        for (const char *p = path; *p; p++)
+        for (const char *p = label ?: ""; *p; p++)
                 h = (h ^ (uint8_t) *p) * 16777619U;
-        char buf[512];
-        snprintf(buf, sizeof(buf), "%s/%s", fixture_dir, fixture_names[h % ELEMENTSOF(fixture_names)]);
-        fuzz_assert(json_object_set_new(spec, "disk", json_string(buf)) == 0);
+        return disk_fds[h % _DISK_MAX];
 }
 
 static void check_refusal(int r, const char *error) {
@@ -123,12 +153,28 @@ static void check_idempotent(const ExperimentKind *k, json_t *spec) {
         fuzz_assert(json_equal(spec, again));
 }
 
+/* validate() of a kind that takes a disk, on a plan with a fixture as the
+ * caller's disk and a daemon image (the benchmarks' tools disk sits beside it). */
+static void check_disk_validate(const ExperimentKind *k, json_t *spec) {
+        Image image = { .dir = fixture_dir };
+        JobPlan plan = { .kind = k, .spec = spec, .image = &image };
+        _cleanup_free_ char *error = NULL;
+        int fd = pick_disk(spec);
+        if (fd >= 0)
+                fuzz_assert(caller_files_add(&plan.files, CALLER_FILE_DISK, fd, &error) == 0);
+        int r = k->validate ? k->validate(spec, &plan, &error) : 0;
+        caller_files_done(&plan.files);
+        if (r < 0) {
+                check_refusal(r, error);
+                return;
+        }
+        fuzz_assert(!error);
+}
+
 static void check_kind(const ExperimentKind *k, json_t *doc) {
         json_auto_t *spec = json_deep_copy(doc);
         _cleanup_free_ char *error = NULL;
         fuzz_assert(spec);
-        if (json_is_object(spec))
-                sandbox_disk(spec);
         int r = plan_check_spec(k, spec, &error);
         if (r < 0) {
                 check_refusal(r, error);
@@ -137,6 +183,8 @@ static void check_kind(const ExperimentKind *k, json_t *doc) {
         fuzz_assert(!error);
         check_derived(k, spec);
         check_idempotent(k, spec);
+        if (k->takes_disk)
+                check_disk_validate(k, spec);
 }
 
 int fuzz_one(const uint8_t *data, size_t size) {
