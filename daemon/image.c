@@ -23,6 +23,10 @@ static int fail(char **ret_error, const char *fmt, ...) {
         if (vasprintf(ret_error, fmt, ap) < 0)
                 *ret_error = NULL;
         va_end(ap);
+        /* jansson quotes the bytes near a parse error one by one: they may end
+         * inside a character, and the sentence goes out as a D-Bus string. */
+        if (*ret_error)
+                (void) utf8_scrub(*ret_error);
         return -EBADMSG;
 }
 
@@ -143,11 +147,7 @@ int image_load(const char *dir, Image **ret, char **ret_error) {
                                 *ret_error = NULL;
                         return r == -ENOENT ? -ENOENT : -EBADMSG;
                 }
-                if (asprintf(ret_error, "Guest image %s does not parse: %s (line %d)", path, e.text, e.line) < 0)
-                        *ret_error = NULL;
-                else /* jansson quotes the bytes near the error one by one: they may end inside a character */
-                        (void) utf8_scrub(*ret_error);
-                return -EBADMSG;
+                return fail(ret_error, "Guest image %s does not parse: %s (line %d)", path, e.text, e.line);
         }
         return image_from_json(doc, dir, ret, ret_error);
 }
