@@ -12,7 +12,7 @@
 # later run starts where this one stopped; logs go to BUILD/fuzz-logs/.
 # tests/fuzz/fuzz-NAME.options adds a target's own flags (e.g. -max_len).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 limit=(-max_total_time=20) jobs=1 only=""
 while [ $# -gt 1 ]; do
     case $1 in
