@@ -24,6 +24,7 @@ ROOT=$PWD
 SUITE=bullseye
 # What `make all check-unit` needs (python3: test-vm's path-mode fake VMM).
 UNIT_PKGS=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libsqlite3-dev libcmocka-dev
+           libblkid-dev libvirt-dev libxml2-dev
            python3)
 # What the integration tests need on top (the guest image is the host's).
 INTEGRATION_PKGS=(qemu-system-x86 dbus python3-jsonschema libxml2-utils procps mount e2fsprogs)
@@ -111,7 +112,7 @@ else
 fi
 
 versions=$(chroot "$rootfs" dpkg-query -W -f='${Package} ${Version}\n' \
-           gcc-10 libc6 libsystemd-dev libjansson-dev libsqlite3-dev libevent-dev libcmocka-dev qemu-system-x86 2>/dev/null |
+           gcc-10 libc6 libsystemd-dev libjansson-dev libsqlite3-dev libevent-dev libcmocka-dev libvirt-dev qemu-system-x86 2>/dev/null |
            tr '\n' ';' | sed 's/;$//; s/;/; /g')
 say "$SUITE has: $versions"
 
