@@ -124,6 +124,46 @@ static json_t *last_run_with(json_t *doc, const char *key) {
         return run;
 }
 
+static double mean_of(json_t *doc, const char *metric) {
+        return num(json_object_get(json_object_get(doc, "summary"), metric), "mean");
+}
+
+/* One row of the two-clocks table: "-" for a clock that has no such moment. */
+static void clock_row(FILE *f, const char *what, double guest, double host, const char *note) {
+        char g[32] = "-", h[32] = "-";
+        if (!isnan(guest))
+                snprintf(g, sizeof(g), "%.1f", guest);
+        if (!isnan(host))
+                snprintf(h, sizeof(h), "%.1f", host);
+        fprintf(f, "  %-34s %12s %12s  %s\n", what, g, h, note);
+}
+
+/* A boot that reports systemd-analyze time: its clock beside ours, phase by
+ * phase (docs/measurements.md, "Two clocks"). */
+static void print_clocks(FILE *f, json_t *doc) {
+        double total = mean_of(doc, "systemd_total_ms"), uptime = mean_of(doc, "guest_uptime_at_init_ms");
+        double boot = mean_of(doc, "boot_ms");
+        json_t *run = last_run_with(doc, "systemd_target");
+        char target[160];
+        if (isnan(total))
+                return;
+        snprintf(target, sizeof(target), "userspace, to %s", run ? str(run, "systemd_target") : "the default target");
+        fprintf(f, "  Two clocks (means, ms)             %12s %12s\n", "guest", "host");
+        fprintf(f, "  %-34s %12s %12s\n", "", "systemd", "virtlabd");
+        clock_row(f, "VMM start to the kernel's banner", NAN, mean_of(doc, "t_kernel_ms"),
+                  "t_kernel_ms: before the guest has a clock");
+        clock_row(f, "firmware (EFI)", mean_of(doc, "systemd_firmware_ms"), NAN, "");
+        clock_row(f, "loader (EFI)", mean_of(doc, "systemd_loader_ms"), NAN, "");
+        clock_row(f, "kernel (+ initramfs-tools)", mean_of(doc, "systemd_kernel_ms"), NAN, "");
+        clock_row(f, "initrd (systemd in the initrd)", mean_of(doc, "systemd_initrd_ms"), NAN, "");
+        clock_row(f, target, mean_of(doc, "systemd_userspace_ms"), NAN, "");
+        clock_row(f, "boot finished (systemd's total)", total, NAN, "");
+        clock_row(f, "the reporter's marker", uptime, boot, "guest: its uptime; host: boot_ms");
+        clock_row(f, "host minus guest at the marker", NAN, boot - uptime,
+                  "VMM start, firmware, kernel loading: unseen by the guest");
+        fputc('\n', f);
+}
+
 /* edu: one row per feature of the last run, then the driver's probe line. */
 static void print_edu(FILE *f, json_t *doc) {
         json_t *run = last_run_with(doc, "edu_features"), *feat;
@@ -271,6 +311,7 @@ void output_results(FILE *f, json_t *const *docs, size_t n, OutputFormat fmt) {
         default:
                 for (size_t k = 0; k < n; k++) {
                         print_table(f, docs[k]);
+                        print_clocks(f, docs[k]);
                         print_pmap(f, docs[k]);
                         if (strcmp(str(docs[k], "kind"), "edu") == 0)
                                 print_edu(f, docs[k]);
