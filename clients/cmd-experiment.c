@@ -98,13 +98,19 @@ static const Option guest_options[] = {
           .help = "kernel command line after console=ttyS0 (root=/dev/vda ...)" },
         { .name = "marker", .arg = "REGEX", .parse = args_spec_string, .key = "marker",
           .help = "the console line that says it booted (POSIX ERE)" },
+        {},
+};
+const OptionGroup guest_group = { "Guest options (bring your own)", guest_options };
+
+/* boot: typing on the guest's serial console after the marker. */
+static const Option console_options[] = {
         { .name = "console-login", .arg = "USER[:PASSWORD]", .parse = set_console_login,
           .help = "after the marker, log in on the serial console\n[password: $VIRTLAB_CONSOLE_PASSWORD]" },
         { .name = "console-command", .arg = "CMD", .parse = args_spec_string, .key = "console_command",
           .help = "... and run CMD there, its output into the result\n(systemd-analyze time is parsed)" },
         {},
 };
-const OptionGroup guest_group = { "Guest options (bring your own, console)", guest_options };
+const OptionGroup console_group = { "Console options", console_options };
 
 int experiment_run(sd_bus *bus, Args *a, const char *kind, uint32_t *ret_id) {
         BusJobFlags flags = (a->no_wait ? BUS_JOB_NO_WAIT : 0) | (a->quiet ? BUS_JOB_QUIET : 0);

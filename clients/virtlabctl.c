@@ -14,7 +14,8 @@
 /* Option groups per verb: its own first (they win over a same-named common
  * option, e.g. compare's --vmm A,B), then the shared ones. */
 static const OptionGroup *const experiment_groups[] = { &args_experiment_group, NULL };
-static const OptionGroup *const boot_groups[] = { &guest_group, &args_experiment_group, NULL };
+static const OptionGroup *const boot_groups[] = { &guest_group, &console_group, &args_experiment_group, NULL };
+static const OptionGroup *const memory_groups[] = { &guest_group, &args_experiment_group, NULL };
 static const OptionGroup *const kvm_sample_groups[] = { &kvm_sample_group, &args_experiment_group, NULL };
 static const OptionGroup *const density_groups[] = { &density_group, &args_experiment_group, NULL };
 static const OptionGroup *const bench_groups[] = { &bench_group, &args_experiment_group, NULL };
@@ -32,7 +33,7 @@ static const Verb verbs[] = {
           .summary = "Boot-time experiment (spawn → guest init marker); --image systemd adds the guest's own\n"
                      "systemd-analyze time; --kernel/--initrd/--disk/--marker boot a guest of your own\n"
                      "(docs/guests.md)." },
-        { .name = "memory", .run = cmd_experiment, .groups = boot_groups,
+        { .name = "memory", .run = cmd_experiment, .groups = memory_groups,
           .summary = "VMM memory footprint experiment (smaps / pmap)." },
         { .name = "density", .run = cmd_experiment, .groups = density_groups,
           .summary = "Many VMs at once (noop image by default): per-VM RSS/PSS/USS/Pss_Anon as the count grows,\n"

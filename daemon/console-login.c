@@ -138,25 +138,13 @@ static const char *type_user(ConsoleLogin *c) {
         return c->send;
 }
 
-const char *console_login_start(ConsoleLogin *c, const char *pending) {
-        if (c->state == CONSOLE_LOGIN_PROMPTING && ends_with(pending, "login:"))
-                return type_user(c);
-        if (c->state == CONSOLE_LOGIN_SHELL && is_shell_prompt(pending))
-                return type_command(c);
-        /* An empty line makes a getty (or a shell) print its prompt afresh. */
-        return "\r";
-}
-
-/* Drops escape sequences (CSI "ESC [ ... final", and lone ESC x) and
- * carriage returns: a command on a terminal may colour its output. */
-static void append_output(ConsoleLogin *c, const char *text) {
-        size_t n = strlen(text);
-        if (c->output_len + n + 2 > CONSOLE_OUTPUT_MAX)
-                return;
-        char *p = realloc(c->output, c->output_len + n + 2);
-        if (!p)
-                return;
-        c->output = p;
+/* Copies text to out (at most strlen(text) + 1 bytes) without escape
+ * sequences (CSI "ESC [ ... final", and ESC x) and carriage returns: a
+ * command on a terminal may colour its output, and a shell may follow its
+ * prompt with a query (busybox ash asks for the cursor position, ESC [6n).
+ * Returns the length. */
+static size_t strip_escapes(const char *text, char *out) {
+        size_t n = 0;
         for (const char *s = text; *s; s++) {
                 if (*s == '\033') {
                         if (s[1] == '[') {
@@ -170,8 +158,34 @@ static void append_output(ConsoleLogin *c, const char *text) {
                         continue;
                 }
                 if (*s != '\r')
-                        p[c->output_len++] = *s;
+                        out[n++] = *s;
         }
+        out[n] = 0;
+        return n;
+}
+
+const char *console_login_start(ConsoleLogin *c, const char *raw) {
+        _cleanup_free_ char *pending = malloc(strlen(raw) + 1);
+        if (!pending)
+                return "\r";
+        strip_escapes(raw, pending);
+        if (c->state == CONSOLE_LOGIN_PROMPTING && ends_with(pending, "login:"))
+                return type_user(c);
+        if (c->state == CONSOLE_LOGIN_SHELL && is_shell_prompt(pending))
+                return type_command(c);
+        /* An empty line makes a getty (or a shell) print its prompt afresh. */
+        return "\r";
+}
+
+static void append_output(ConsoleLogin *c, const char *text) {
+        size_t n = strlen(text);
+        if (c->output_len + n + 2 > CONSOLE_OUTPUT_MAX)
+                return;
+        char *p = realloc(c->output, c->output_len + n + 2);
+        if (!p)
+                return;
+        c->output = p;
+        c->output_len += strip_escapes(text, p + c->output_len);
         p[c->output_len++] = '\n';
         p[c->output_len] = 0;
 }
@@ -190,8 +204,8 @@ static const char *feed_running(ConsoleLogin *c, const char *text) {
         return NULL;
 }
 
-const char *console_login_feed(ConsoleLogin *c, const char *text, bool partial) {
-        explicit_bzero(c->send, sizeof(c->send)); /* it may have held the password */
+/* One step on text stripped of escape sequences (the capture strips its own). */
+static const char *feed_plain(ConsoleLogin *c, const char *raw, const char *text, bool partial) {
         switch (c->state) {
         case CONSOLE_LOGIN_PROMPTING:
                 if (partial && ends_with(text, "login:"))
@@ -221,11 +235,20 @@ const char *console_login_feed(ConsoleLogin *c, const char *text, bool partial) 
                         return type_command(c);
                 return NULL;
         case CONSOLE_LOGIN_RUNNING:
-                return partial ? NULL : feed_running(c, text);
+                return partial ? NULL : feed_running(c, raw);
         case CONSOLE_LOGIN_DONE:
         case CONSOLE_LOGIN_FAILED:
                 return NULL;
         default:
                 abort();
         }
+}
+
+const char *console_login_feed(ConsoleLogin *c, const char *raw, bool partial) {
+        explicit_bzero(c->send, sizeof(c->send)); /* it may have held the password */
+        _cleanup_free_ char *text = malloc(strlen(raw) + 1);
+        if (!text)
+                return fail(c, "Console: %s", strerror(ENOMEM));
+        strip_escapes(raw, text);
+        return feed_plain(c, raw, text, partial);
 }

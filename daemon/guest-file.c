@@ -20,6 +20,11 @@
 #define SCAN_MAX ((off_t) 256 << 20)
 
 static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
+/* qcow2 header fields (big-endian; docs/interop/qcow2.txt in QEMU). */
+#define QCOW2_VERSION 4
+#define QCOW2_BACKING_OFFSET 8
+#define QCOW2_INCOMPATIBLE 72
+#define QCOW2_DATA_FILE_BIT (1ULL << 2)
 
 static int read_at(int fd, void *buf, size_t len, off_t off) {
         ssize_t k = pread(fd, buf, len, off);
@@ -176,6 +181,29 @@ const char *guest_disk_contents(int fd, char *buf, size_t size) {
         return what;
 }
 
+static uint64_t be(const uint8_t *p, size_t n) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+/* A qcow2 image can name other files (a backing file, an external data
+ * file), which the VMM, running as root, would open by name: refused, so no
+ * path inside a caller's image is ever opened. */
+static int check_qcow2(int fd, char *why, size_t why_size) {
+        uint8_t h[104] = {};
+        if (pread(fd, h, sizeof(h), 0) < 20)
+                return refuse(why, why_size, "is not a qcow2 image: its header is cut short");
+        if (be(h + QCOW2_BACKING_OFFSET, 8) != 0)
+                return refuse(why, why_size, "is a qcow2 image with a backing file, which the VMM would open by name as "
+                                             "root: flatten it first (qemu-img convert -O qcow2)");
+        if (be(h + QCOW2_VERSION, 4) >= 3 && (be(h + QCOW2_INCOMPATIBLE, 8) & QCOW2_DATA_FILE_BIT))
+                return refuse(why, why_size, "is a qcow2 image with an external data file, which the VMM would open by "
+                                             "name as root: convert it first (qemu-img convert -O qcow2)");
+        return 0;
+}
+
 int guest_disk_probe(int fd, DiskFormat declared, DiskFormat *ret_format, char *why, size_t why_size) {
         uint8_t magic[4];
         char what[128];
@@ -189,6 +217,8 @@ int guest_disk_probe(int fd, DiskFormat declared, DiskFormat *ret_format, char *
                 return refuse(why, why_size, "is not a qcow2 image (no 'QFI\\xfb' magic)");
         if (qcow2 && declared == DISK_FORMAT_RAW)
                 return refuse(why, why_size, "is a qcow2 image, not raw (say format=qcow2)");
+        if (qcow2 && (r = check_qcow2(fd, why, why_size)) < 0)
+                return r;
         if (!qcow2 && !guest_disk_contents(fd, what, sizeof(what)))
                 return refuse(why, why_size, "is not a disk image: neither qcow2 nor raw bytes holding a partition table "
                                              "or file system (libblkid found none)");

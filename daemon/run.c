@@ -780,6 +780,9 @@ static void run_on_deadline(evutil_socket_t fd, short what, void *userdata) {
         else if (!rv->t_result)
                 run_fail(run, "Guest init printed its marker but no result within %u s; last console line: '%s'", limit,
                          rv->last_line);
+        else if (run->held)
+                run_fail(run, "Not done within %u s (timeout_s): %s; last console line: '%s'", limit, run_phase(run),
+                         rv->last_line);
         else
                 run_fail(run, "VMM did not exit within %u s after the guest finished", limit);
 }

@@ -6,7 +6,10 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
       libcmocka-dev qemu-system-x86 busybox-static linux-image-amd64 dbus cpio gzip xz-utils zstd
       python3 python3-jsonschema python3-dbus libxml2-utils
       linux-headers-amd64 graphviz gnuplot-nox
-      sysbench fio e2fsprogs kmod libblkid-dev)
+      sysbench fio e2fsprogs kmod libblkid-dev
+      mmdebstrap initramfs-tools)
+# mmdebstrap builds the systemd guest's rootfs from apt's sources (make
+# image-systemd); the distro kernel's initrd (initramfs-tools) mounts its disk.
 # Not here, on purpose: the build dependencies of the optional patched QEMU
 # (meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
 # flex bison dpkg-dev), which modules/edu/qemu/build-patched-qemu.sh

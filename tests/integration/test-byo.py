@@ -119,7 +119,7 @@ def test_login(lab, initrd, disk):
     p, doc = lab.ctl_json("boot", "--vmm", "qemu", "--kernel", KERNEL, "--initrd", initrd, "--disk", disk,
                           "--marker", "login: *$", "--console-login", "root:" + PASSWORD,
                           "--console-command", "echo hello-from-$(hostname); cat /proc/cmdline",
-                          "--runs", "2", "--warmup", "0", "-q", timeout=900)
+                          "--runs", "2", "--warmup", "0", "--timeout", "300", "-q", timeout=1200)
     ok = tap.ok(p.returncode == 0 and doc and doc["state"] == "done",
                 "BYO q35: PVH kernel + initrd + disk, marker regex, console login and command", p.stderr + lab.log_tail())
     if not ok:
@@ -151,7 +151,7 @@ def test_login(lab, initrd, disk):
 
 def test_wrong_password(lab, initrd):
     p, doc = boot(lab, "--vmm", "qemu-microvm", "--kernel", KERNEL, "--initrd", initrd, "--marker", "login: *$",
-                  "--console-login", "root:not-the-password", "--console-command", "true")
+                  "--console-login", "root:not-the-password", "--console-command", "true", "--timeout", "300")
     err = (doc or {}).get("error") or ""
     tap.ok(p.returncode == 1 and doc and doc["state"] == "failed" and "Console login as 'root' failed" in err and
            "Login incorrect" in err and "not retried" in err and "not-the-password" not in err,
@@ -164,7 +164,7 @@ def test_wrong_password(lab, initrd):
 
 def test_bzimage_microvm(lab, initrd):
     p, doc = boot(lab, "--vmm", "qemu-microvm", "--kernel", BZIMAGE + ",format=bzimage", "--initrd", initrd,
-                  "--marker", "BYO-GUEST-U[P]")
+                  "--marker", "BYO-GUEST-U[P]", "--timeout", "300")
     ok = tap.ok(p.returncode == 0 and doc and doc["state"] == "done", "BYO microvm: a bzImage, no login: stopped at the marker",
                 p.stderr + lab.log_tail())
     if ok:

@@ -131,6 +131,18 @@ static void test_disks(void **state) {
         assert_int_equal(probe_disk(q, DISK_FORMAT_RAW, &fmt, why), -EMEDIUMTYPE);
         assert_non_null(strstr(why, "say format=qcow2"));
 
+        /* A backing file or an external data file would be opened by name, as root. */
+        uint8_t backed[512] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+        backed[15] = 0x70; /* backing_file_offset */
+        _cleanup_free_ char *b = write_bytes(f, "backed.qcow2", backed, sizeof(backed));
+        assert_int_equal(probe_disk(b, _DISK_FORMAT_INVALID, &fmt, why), -EMEDIUMTYPE);
+        assert_non_null(strstr(why, "with a backing file"));
+        uint8_t external[512] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+        external[79] = 0x04; /* incompatible_features: external data file */
+        _cleanup_free_ char *x = write_bytes(f, "external.qcow2", external, sizeof(external));
+        assert_int_equal(probe_disk(x, DISK_FORMAT_QCOW2, &fmt, why), -EMEDIUMTYPE);
+        assert_non_null(strstr(why, "external data file"));
+
         char text[65536];
         memset(text, 'a', sizeof(text));
         _cleanup_free_ char *t = write_bytes(f, "notes.txt", text, sizeof(text));
