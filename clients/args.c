@@ -160,7 +160,7 @@ static int args_set_format(Args *a, const Option *o, const char *value) {
         }
         OutputFormat f = output_format_from_string(value);
         if ((int) f < 0) {
-                fprintf(stderr, "virtlabctl: invalid --format '%s': use table, csv, md, json (mtree: text, dot, svg)\n",
+                fprintf(stderr, "virtlabctl: invalid --format '%s': use table, csv, md, json, openmetrics (mtree, translate: text, dot, svg; report: md, html)\n",
                         value);
                 return -EINVAL;
         }
@@ -189,7 +189,7 @@ static int args_set_param(Args *a, const Option *o, const char *kv) {
 
 static const Option global_options[] = {
         { .name = "format", .arg = "FORMAT", .parse = args_set_format,
-          .help = "table, csv, md, json (mtree, translate: text, dot, svg; report: md, html)" },
+          .help = "table, csv, md, json, openmetrics (mtree, translate: text, dot, svg; report: md, html)" },
         { .name = "json", .parse = args_set_json, .help = "same as --format json" },
         { .name = "bus", .arg = "BUS", .parse = args_set_string, .offset = offsetof(Args, bus),
           .help = "system, session or a D-Bus address  [$VIRTLAB_BUS, else system]" },
@@ -203,7 +203,7 @@ const OptionGroup args_global_group = { "Output and connection", global_options 
 
 static const Option experiment_options[] = {
         { .name = "vmm", .arg = "NAME", .parse = args_spec_string, .key = "vmm",
-          .help = "qemu (q35), qemu-microvm, stratovirt [qemu]" },
+          .help = "qemu (q35), qemu-microvm, stratovirt, libvirt [qemu]" },
         { .name = "runs", .arg = "N", .parse = args_spec_int, .key = "runs",
           .help = "measured runs, 1..1000            [10]" },
         { .name = "warmup", .arg = "N", .parse = args_spec_int, .key = "warmup",

@@ -49,6 +49,7 @@ typedef struct Args {
         const char *baseline;      /* compare: gate against this baseline file */
         const char *save_baseline; /* compare: write the baseline here */
         const char *junit;         /* compare: JUnit XML here */
+        const char *openmetrics;   /* compare: OpenMetrics text here */
         const char *out;           /* report (and compare --report): output directory */
         double threshold;          /* compare: regression threshold, fraction */
         double gate_alpha;         /* compare: significance the gate needs */

@@ -2,7 +2,7 @@
  * One interleaved multi-VMM job per experiment kind (or, with IDs, stored
  * jobs: re-render or re-gate without new runs), then in this order: the
  * tables, --save-baseline, the --baseline gate (exit 4 on a regression),
- * --junit and --report.  The gate itself is pure and lives in gate.c. */
+ * --junit, --openmetrics and --report.  The gate itself is pure and lives in gate.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +33,8 @@ static const Option compare_options[] = {
           .help = "significance of the table verdicts  [0.05]" },
         { .name = "junit", .arg = "FILE", .parse = args_set_string, .offset = offsetof(Args, junit),
           .help = "JUnit XML for CI" },
+        { .name = "openmetrics", .arg = "FILE", .parse = args_set_string, .offset = offsetof(Args, openmetrics),
+          .help = "the results as OpenMetrics text (Prometheus)" },
         { .name = "report", .arg = "DIR", .parse = args_set_string, .offset = offsetof(Args, out),
           .help = "also write the report (see report --help)" },
         { .name = "out", .arg = "DIR", .parse = args_set_string, .offset = offsetof(Args, out), .help = "same as --report" },
@@ -126,7 +128,7 @@ static int gate(Args *a, json_t *const *docs, size_t n, json_t **ret_rows) {
                 return -EINVAL;
         }
         size_t i;
-        FILE *f = a->format == OUTPUT_JSON ? stderr : stdout;
+        FILE *f = a->format == OUTPUT_JSON || a->format == OUTPUT_OPENMETRICS ? stderr : stdout;
         fprintf(f, "Baseline gate (%s): regression = mean up by more than %.0f %% with p < %g\n", a->baseline,
                 100 * a->threshold, a->gate_alpha);
         json_array_foreach(rows, i, row) {
@@ -166,10 +168,24 @@ static int write_junit(Args *a, json_t *const *docs, size_t n, json_t *gate_rows
         return 0;
 }
 
+/* --openmetrics FILE.  0 or -errno after printing why. */
+static int write_openmetrics(Args *a, json_t *const *docs, size_t n) {
+        FILE *f = fopen(a->openmetrics, "we");
+        int r = f ? 0 : -errno;
+        if (f) {
+                output_openmetrics(f, docs, n);
+                r = fclose(f) == 0 ? 0 : -errno;
+        }
+        if (r < 0)
+                fprintf(stderr, "virtlabctl: cannot write %s: %s\n", a->openmetrics, strerror(-r));
+        return r;
+}
+
 /* --report DIR.  0 or -errno after printing why. */
 static int write_report(Args *a, json_t *const *docs, size_t n) {
         const char *why = NULL;
-        int r = report_write(a->out, docs, n, a->html ? REPORT_HTML : REPORT_MD, a->alpha, &why);
+        int r = report_write(a->out, docs, n, a->html ? REPORT_HTML : REPORT_MD, a->alpha,
+                             a->argc > 0 ? NULL : "This report covers the jobs this compare command ran.", &why);
         if (r < 0)
                 fprintf(stderr, "virtlabctl: report: %s: %s\n", why, strerror(-r));
         return r;
@@ -187,7 +203,9 @@ static int compare_outputs(Args *a, json_t *docs, int code) {
         if (a->format == OUTPUT_JSON) {
                 json_dumpf(n == 1 ? dv[0] : docs, stdout, JSON_INDENT(2));
                 putchar('\n');
-        } else
+        } else if (a->format == OUTPUT_OPENMETRICS)
+                output_openmetrics(stdout, dv, n);
+        else
                 compare_print(stdout, dv, n, a->alpha, a->format == OUTPUT_MD);
         if (a->save_baseline && save_baseline(a, dv, n) < 0)
                 code = EXIT_FAILED;
@@ -199,6 +217,8 @@ static int compare_outputs(Args *a, json_t *docs, int code) {
                         code = EXIT_REGRESSION;
         }
         if (a->junit && write_junit(a, dv, n, gate_rows) < 0 && code == EXIT_OK)
+                code = EXIT_FAILED;
+        if (a->openmetrics && write_openmetrics(a, dv, n) < 0 && code == EXIT_OK)
                 code = EXIT_FAILED;
         if (a->out && write_report(a, dv, n) < 0 && code == EXIT_OK)
                 code = EXIT_FAILED;

@@ -60,6 +60,10 @@ int cmd_results(Args *a) {
         uint32_t ids[ARGS_IDS_MAX];
         if (args_parse_ids(a->argv, a->argc, ids, ARGS_IDS_MAX) < 0)
                 return EXIT_USAGE;
+        if (a->argc == 0 && a->format == OUTPUT_OPENMETRICS) {
+                fprintf(stderr, "virtlabctl: --format openmetrics needs job ids (results ID...)\n");
+                return EXIT_USAGE;
+        }
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int code = bus_open(a->bus, &bus);
         if (code != EXIT_OK)

@@ -1,13 +1,15 @@
-/* compare.c — tables of `virtlabctl compare` and of the report.  Every
- * figure comes from the result document the daemon wrote (its statistics and
- * p-values); nothing is recomputed here but the ratio's rounding. */
+/* compare.c — tables of `virtlabctl compare`.  Every figure comes from the
+ * result document the daemon wrote (its statistics and p-values); nothing is
+ * recomputed here but the ratio's rounding.  Values are shown for people
+ * (human.c: ms to 3 significant figures, memory in MiB); --json keeps the raw
+ * ones. */
 #include "compare.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "gate.h"
+#include "human.h"
 
 static double num(json_t *o, const char *key) {
         json_t *v = json_object_get(o, key);
@@ -48,11 +50,12 @@ void compare_verdict(json_t *row, double alpha, char *buf, size_t size) {
                 snprintf(buf, size, "%s", row ? "not tested" : "(reference)");
                 return;
         }
-        bool up = gate_higher_is_better(json_string_value(json_object_get(row, "metric")));
+        /* Times and memory are better lower, rates (bench) higher. */
+        bool up = human_metric(json_string_value(json_object_get(row, "metric"))).higher_is_better;
         if (p < alpha)
                 snprintf(buf, size, "%s, p = %.2g (%s)",
-                         diff < 0 ? (up ? "lower (worse)" : "lower (better)") : (up ? "higher (better)" : "higher (worse)"),
-                         p, test ? test : "?");
+                         diff < 0 ? (up ? "lower (worse)" : "lower (better)") : (up ? "higher (better)" : "higher (worse)"), p,
+                         test ? test : "?");
         else
                 snprintf(buf, size, "no significant difference, p = %.2g", p);
 }
@@ -72,19 +75,23 @@ const char *compare_flags(json_t *st) {
 static void print_metric(FILE *f, json_t *doc, json_t *vmms, const char *metric, double alpha, bool md) {
         const char *kind = json_string_value(json_object_get(doc, "kind"));
         const char *ref = json_string_value(json_array_get(vmms, 0));
+        HumanMetric hm = human_metric(metric);
         json_t *vmm;
         size_t i;
         double base = num(compare_stats(doc, ref, metric), "mean");
+        char unit[32] = "";
+        if (*hm.unit)
+                snprintf(unit, sizeof(unit), " (%s)", hm.unit);
         if (md)
-                fprintf(f, "\n#### %s: `%s`\n\n| VMM | n | mean ± CI95 | median | CV | min–max | ratio to %s | verdict | flags |\n"
-                           "|---|---:|---:|---:|---:|---:|---:|---|---|\n", kind, metric, ref);
+                fprintf(f, "\n#### %s: `%s`%s\n\n| VMM | n | mean ± CI95 | median | CV | min–max | ratio to %s | verdict | flags |\n"
+                           "|---|---:|---:|---:|---:|---:|---:|---|---|\n", kind, metric, unit, ref);
         else
-                fprintf(f, "\n%s: %s\n  %-14s %4s %22s %11s %7s %23s %7s  %s\n", kind, metric, "VMM", "n", "mean ± CI95",
-                        "median", "CV", "min–max", "ratio", "verdict");
+                fprintf(f, "\n%s: %s%s\n  %-14s %4s %20s %9s %7s %21s %7s  %s\n", kind, metric, unit, "VMM", "n",
+                        "mean ± CI95", "median", "CV", "min–max", "ratio", "verdict");
         json_array_foreach(vmms, i, vmm) {
                 const char *name = json_string_value(vmm);
                 json_t *st = compare_stats(doc, name, metric);
-                char verdict[128], minmax[64], meanci[64];
+                char verdict[128], minmax[64], meanci[64], lo[32], hi[32], med[32];
                 if (!st) {
                         if (md)
                                 fprintf(f, "| %s | 0 | – | – | – | – | – | no successful runs | |\n", name);
@@ -98,17 +105,20 @@ static void print_metric(FILE *f, json_t *doc, json_t *vmms, const char *metric,
                         snprintf(verdict, sizeof(verdict), "not tested (fewer than 2 runs)");
                 else
                         compare_verdict(row, alpha, verdict, sizeof(verdict));
-                snprintf(minmax, sizeof(minmax), "%.2f–%.2f", num(st, "min"), num(st, "max"));
-                snprintf(meanci, sizeof(meanci), "%.2f ± %.2f", num(st, "mean"), isnan(ci) ? 0 : ci);
+                snprintf(minmax, sizeof(minmax), "%s–%s", human_value(&hm, num(st, "min"), lo, sizeof(lo)),
+                         human_value(&hm, num(st, "max"), hi, sizeof(hi)));
+                human_mean_ci(&hm, num(st, "mean"), ci, meanci, sizeof(meanci));
+                human_value(&hm, num(st, "median"), med, sizeof(med));
                 double ratio = num(st, "mean") / base;
                 if (md)
-                        fprintf(f, "| %s | %lld | %s | %.2f | %.1f %% | %s | %.3f | %s | %s |\n", name,
-                                (long long) json_integer_value(json_object_get(st, "n")), meanci, num(st, "median"),
-                                100 * num(st, "cv"), minmax, ratio, verdict, compare_flags(st));
+                        fprintf(f, "| %s | %lld | %s | %s | %.1f %% | %s | %.3f | %s | %s |\n", name,
+                                (long long) json_integer_value(json_object_get(st, "n")), meanci, med, 100 * num(st, "cv"),
+                                minmax, ratio, verdict, compare_flags(st));
                 else
-                        fprintf(f, "  %-14s %4lld %22s %11.2f %6.1f%% %23s %7.3f  %s%s%s", name,
-                                (long long) json_integer_value(json_object_get(st, "n")), meanci, num(st, "median"),
-                                100 * num(st, "cv"), minmax, ratio, verdict, compare_flags(st)[0] ? "  [" : "",
+                        /* "±" and "–" are 2-3 bytes but one column: widen their fields. */
+                        fprintf(f, "  %-14s %4lld %*s %9s %6.1f%% %*s %7.3f  %s%s%s", name,
+                                (long long) json_integer_value(json_object_get(st, "n")), 20, meanci, med,
+                                100 * num(st, "cv"), 21, minmax, ratio, verdict, compare_flags(st)[0] ? "  [" : "",
                                 compare_flags(st)[0] ? compare_flags(st) : "");
                 if (!md && compare_flags(st)[0])
                         fputc(']', f);

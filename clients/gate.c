@@ -1,11 +1,13 @@
 /* gate.c — baselines and the regression gate of `virtlabctl compare`
  * (see gate.h).  Pure: JSON in, JSON out; the statistics come from
- * daemon/stats.c, the same code that summarises runs in the daemon. */
+ * daemon/stats.c, the same code that summarises runs in the daemon, and
+ * which way is better from human.c (times and memory down, rates up). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "gate.h"
+#include "human.h"
 #include "stats.h"
 #include "util.h"
 
@@ -49,17 +51,6 @@ int gate_judge(const double *base, size_t nb, const double *cur, size_t nc, doub
         return 0;
 }
 
-static bool ends_with(const char *s, const char *suffix) {
-        size_t n = strlen(s), k = strlen(suffix);
-        return n >= k && streq(s + n - k, suffix);
-}
-
-bool gate_higher_is_better(const char *metric) {
-        const char *leaf = metric ? strrchr(metric, '.') : NULL; /* bench cells: "t4.events_per_s" */
-        leaf = leaf ? leaf + 1 : metric;
-        return leaf && (ends_with(leaf, "_per_s") || streq(leaf, "iops") || streq(leaf, "vms_alive"));
-}
-
 int gate_key(const char *kind, const char *vmm, const char *metric, char *buf, size_t size) {
         int k = snprintf(buf, size, "%s/%s/%s", kind, vmm, metric);
         return k < 0 || (size_t) k >= size ? -ENAMETOOLONG : 0;
@@ -73,9 +64,8 @@ static json_t *result_vmms(json_t *doc) {
         return json_pack("[s]", json_string_value(json_object_get(json_object_get(doc, "spec"), "vmm")) ?: "?");
 }
 
-/* Measured, successful samples of one VMM and metric, as a JSON array.
- * Runs without a "vmm" field (older single-VMM results) belong to spec.vmm. */
-static json_t *result_samples(json_t *doc, const char *vmm, const char *metric) {
+/* Runs without a "vmm" field (older single-VMM results) belong to spec.vmm. */
+json_t *gate_samples(json_t *doc, const char *vmm, const char *metric) {
         json_t *out = json_array(), *run;
         const char *spec_vmm = json_string_value(json_object_get(json_object_get(doc, "spec"), "vmm"));
         size_t i;
@@ -114,7 +104,7 @@ json_t *gate_baseline_from_results(json_t *const *docs, size_t n) {
                 size_t i, j;
                 json_array_foreach(vmms, i, vmm) json_array_foreach(json_object_get(docs[d], "metrics"), j, metric) {
                         char key[256];
-                        json_t *samples = result_samples(docs[d], json_string_value(vmm), json_string_value(metric));
+                        json_t *samples = gate_samples(docs[d], json_string_value(vmm), json_string_value(metric));
                         if (json_array_size(samples) == 0 ||
                             gate_key(kind, json_string_value(vmm), json_string_value(metric), key, sizeof(key)) < 0) {
                                 json_decref(samples);
@@ -190,8 +180,9 @@ int gate_check(const json_t *baseline, const json_t *current, double threshold, 
                         json_decref(rows);
                         return r;
                 }
-                const char *metric = strrchr(key, '/');
-                if (gate_higher_is_better(metric ? metric + 1 : key) && j.verdict != GATE_OK)
+                /* Rates (events/s, MiB/s, IOPS) regress when they fall. */
+                if (human_metric(json_string_value(json_object_get(e, "metric"))).higher_is_better &&
+                    (j.verdict == GATE_REGRESSION || j.verdict == GATE_IMPROVEMENT))
                         j.verdict = j.verdict == GATE_REGRESSION ? GATE_IMPROVEMENT : GATE_REGRESSION;
                 regressions += j.verdict == GATE_REGRESSION;
                 json_array_append_new(rows, gate_row(key, c, j.verdict, &j, threshold, alpha));

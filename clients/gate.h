@@ -42,10 +42,11 @@ int gate_judge(const double *base, size_t nb, const double *cur, size_t nc, doub
                GateJudgement *ret);
 
 /* The baseline key of one (kind, VMM, metric): "boot/qemu-microvm/boot_ms". */
-/* Rates (…_per_s, iops) and counts of VMs that fit are higher-is-better;
- * times and memory, everything else, lower-is-better. */
-bool gate_higher_is_better(const char *metric);
 int gate_key(const char *kind, const char *vmm, const char *metric, char *buf, size_t size);
+
+/* The measured samples (successful, not warm-up runs) of one VMM and metric
+ * of a result document, as a new JSON array of numbers (empty if none). */
+json_t *gate_samples(json_t *doc, const char *vmm, const char *metric);
 
 /* Builds a baseline document {"schema": "virtlab/baseline/v1", "entries":
  * {key: {kind, vmm, metric, n, mean, samples: [...]}}, "environment": {...}}
@@ -54,7 +55,9 @@ int gate_key(const char *kind, const char *vmm, const char *metric, char *buf, s
 json_t *gate_baseline_from_results(json_t *const *docs, size_t n);
 
 /* Checks "current" (a baseline document built from the new results) against
- * "baseline".  *ret_rows gets one object per key: {key, kind, vmm, metric,
+ * "baseline", each metric the way it is better (human_metric(): times and
+ * memory lower, rates such as events/s, MiB/s and IOPS higher, so a rate
+ * regresses when it fell by more than the threshold).  *ret_rows gets one object per key: {key, kind, vmm, metric,
  * verdict, base_mean, cur_mean, change, p, threshold, alpha}.  Returns the
  * number of regressions (>= 0), -EINVAL for a document that is not a
  * baseline, -ENOMEM. */

@@ -14,7 +14,7 @@
 
 static const char *const format_table[_OUTPUT_FORMAT_MAX] = {
         [OUTPUT_TABLE] = "table", [OUTPUT_CSV] = "csv", [OUTPUT_MD] = "md", [OUTPUT_JSON] = "json",
-        [OUTPUT_DOT] = "dot",     [OUTPUT_SVG] = "svg",
+        [OUTPUT_DOT] = "dot",     [OUTPUT_SVG] = "svg",   [OUTPUT_OPENMETRICS] = "openmetrics",
 };
 
 OutputFormat output_format_from_string(const char *s) {
@@ -281,6 +281,10 @@ static void print_rows(FILE *f, json_t *doc, bool md) {
 
 void output_results(FILE *f, json_t *const *docs, size_t n, OutputFormat fmt) {
         static const char *const cols = "job_id,kind,vmm,accel,metric,n,mean,ci95_low,ci95_high,median,sd,cv,min,max";
+        if (fmt == OUTPUT_OPENMETRICS) {
+                output_openmetrics(f, docs, n);
+                return;
+        }
         if (output_bench_results(f, docs, n, fmt))
                 return;
         if (n == 1 && strcmp(str(docs[0], "kind"), "mtree") == 0 && fmt != OUTPUT_JSON && output_mtree(f, docs[0], fmt))

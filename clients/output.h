@@ -13,6 +13,7 @@ typedef enum OutputFormat {
         OUTPUT_JSON,
         OUTPUT_DOT,   /* mtree: graphviz source */
         OUTPUT_SVG,   /* mtree: drawn by graphviz `dot -Tsvg` */
+        OUTPUT_OPENMETRICS, /* results: OpenMetrics text (output-openmetrics.c) */
         _OUTPUT_FORMAT_MAX,
         _OUTPUT_FORMAT_INVALID = -22,
 } OutputFormat;
@@ -21,6 +22,9 @@ OutputFormat output_format_from_string(const char *s);
 /* One or more result documents: one table per job, and when several jobs
  * share metrics, a side-by-side comparison with ratios to the first. */
 void output_results(FILE *f, json_t *const *docs, size_t n, OutputFormat fmt);
+/* Result documents in the OpenMetrics text format (a summary per job, VMM
+ * and metric in base units; comparison gauges), ending "# EOF". */
+void output_openmetrics(FILE *f, json_t *const *docs, size_t n);
 /* ListResults rows. */
 void output_result_list(FILE *f, json_t *rows, OutputFormat fmt);
 /* mtree results: the tree re-indented (table/text), DOT or SVG.  Returns

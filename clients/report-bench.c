@@ -87,7 +87,7 @@ static int plot(const char *dir, const char *svg_name, json_t *const *docs, size
                         (long long) json_integer_value(json_object_get(docs[k], "job_id")));
         fputc('\n', g);
         fclose(g);
-        int r = report_run_gnuplot(gp);
+        int r = report_run_gnuplot(dir, gp);
         (void) unlink(dat);
         (void) unlink(gp);
         return r;
@@ -104,7 +104,7 @@ int report_bench_section(FILE *f, json_t *const *docs, size_t n, ReportFormat fm
                                 mine[m++] = docs[k];
                 if (m == 0)
                         continue;
-                fprintf(f, html ? "<h3>%s</h3>\n<pre>\n" : "\n### %s\n\n", sections[s].title);
+                fprintf(f, html ? "<h2 id=\"%s\">%s</h2>\n<pre>\n" : "\n## %s%s\n\n", html ? sections[s].kind : "", sections[s].title);
                 /* Same tables as `virtlabctl results`; Markdown in both (HTML in <pre>). */
                 output_bench_results(f, mine, m, OUTPUT_MD);
                 if (html)

@@ -56,8 +56,9 @@ static const Verb verbs[] = {
                      "With IDs: no new runs, the stored results (re-gate a job)." },
         { .name = "report", .run = cmd_report, .groups = report_groups, .max_args = -1,
           .usage = "report --out DIR [ID...]",
-          .summary = "Lab-report section (Markdown or --format html) with SVG plots, of the given results\n"
-                     "or the newest finished job of each kind (docs/compare.md)." },
+          .summary = "The lab report (Markdown, or --format html) with SVG figures: the summary table, the\n"
+                     "environment, a section per experiment.  Without IDs: the newest compare job and its\n"
+                     "siblings, else the newest job of each kind per VMM (docs/compare.md)." },
         { .name = "kvm-sample", .run = cmd_experiment, .groups = kvm_sample_groups,
           .summary = "The lab's raw-KVM VMM as a job: guest output + VM exits (kvm-sample/README.md)." },
         { .name = "edu", .run = cmd_experiment, .groups = experiment_groups,
@@ -97,7 +98,8 @@ static void help(void) {
                "                         --experiments boot[,memory]; runs interleaved A B C A B C...;\n"
                "                         one table per metric with ratio and significance verdict;\n"
                "                         with IDs: no new runs, the stored results (re-gate a job)\n"
-               "  report --out DIR [ID...]  lab-report section (Markdown or --format html) with SVG plots\n"
+               "  report --out DIR [ID...]  the lab report (Markdown or --format html) with SVG figures;\n"
+               "                         without IDs the newest compare set\n"
                "  kvm-sample             the lab's raw-KVM VMM as a job: guest output + VM exits;\n"
                "                         --upper, --trace, --mode real|protected|paged|long, --walk GVA\n"
                "  edu                    QEMU edu PCI device + guest driver: pass/fail per feature\n"
@@ -105,7 +107,7 @@ static void help(void) {
                "  KIND                   any other experiment kind virtlabd offers (see describe)\n"
                "Each command takes only its own options: virtlabctl COMMAND --help lists them.\n\n"
                "Experiment options:\n"
-               "  --vmm NAME             qemu (q35), qemu-microvm, stratovirt [qemu]\n"
+               "  --vmm NAME             qemu (q35), qemu-microvm, stratovirt, libvirt [qemu]\n"
                "  --runs N               measured runs, 1..1000            [10]\n"
                "  --warmup N             discarded warm-up runs            [1]\n"
                "  --accel auto|kvm|tcg   accelerator                       [auto]\n"
@@ -126,13 +128,15 @@ static void help(void) {
                "  --threshold F|N%%      regression threshold                 [10%%]\n"
                "  --gate-alpha P         significance the gate needs          [0.01]\n"
                "  --alpha P              significance of the table verdicts   [0.05]\n"
-               "  --junit FILE           JUnit XML for CI   --report DIR  also write the report\n\n"
+               "  --junit FILE           JUnit XML for CI   --report DIR  also write the report\n"
+               "  --openmetrics FILE     the results as OpenMetrics text (Prometheus)\n\n"
                "Output and connection:\n"
-               "  --format table|csv|md|json   --json   -q, --quiet (no progress)\n"
+               "  --format table|csv|md|json|openmetrics   --json   -q, --quiet (no progress)\n"
                "  --kind K --state S --limit N   filters for 'results'\n"
                "  --bus system|session|ADDRESS  [$VIRTLAB_BUS, else system]\n\n"
                "Exit status: 0 ok, 1 experiment failed or canceled, 2 usage or invalid\n"
-               "request, 3 daemon unreachable, 4 regression against --baseline.\n");
+               "request, 3 daemon unreachable, 4 regression against --baseline.\n"
+               "See virtlabctl(1).\n");
 }
 
 int main(int argc, char **argv) {

@@ -306,7 +306,7 @@ static int method_list_results(sd_bus_message *msg, void *userdata, sd_bus_error
         if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 || json_integer_value(limit) > 10000))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid limit in filter: must be 1..10000");
         _cleanup_free_ char *text = NULL;
-        r = store_list(manager_store(lab->manager), spec_string(f, "kind"), spec_string(f, "vmm"), spec_string(f, "state"),
+        r = manager_list_results(lab->manager, spec_string(f, "kind"), spec_string(f, "vmm"), spec_string(f, "state"),
                        (unsigned) json_integer_value(limit), &text);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to list results: %m");

@@ -1,6 +1,8 @@
 /* main.c — virtlabd: parses flags, opens the store, connects to the bus and
  * runs the loop until SIGTERM/SIGINT or the bus goes away. */
 #include <getopt.h>
+
+#include "libvirt-conn.h"
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -15,6 +17,7 @@ typedef struct Options {
         char *state_dir;       /* results live here */
         char *image_dir;       /* default guest image */
         char *run_dir;         /* scratch */
+        const char *libvirt_uri; /* where the libvirt VMM connects by default */
 } Options;
 
 static void help(void) {
@@ -31,6 +34,7 @@ static void help(void) {
                "  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
                "  --qemu PATH        QEMU binary (default: $VIRTLAB_QEMU, else qemu-system-x86_64 in PATH)\n"
                "  --stratovirt PATH  StratoVirt binary (default: $VIRTLAB_STRATOVIRT, else stratovirt in PATH)\n"
+               "  --libvirt-uri URI  libvirt connection of the libvirt VMM (default: qemu:///system)\n"
                "  -h, --help         this text\n");
 }
 
@@ -67,6 +71,7 @@ static int parse_argv(int argc, char **argv, Options *o) {
                 { "image-dir", required_argument, NULL, 'i' }, { "run-dir", required_argument, NULL, 'r' },
                 { "log-level", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
                 { "qemu", required_argument, NULL, 'Q' },      { "stratovirt", required_argument, NULL, 'S' },
+                { "libvirt-uri", required_argument, NULL, 'L' },
                 {},
         };
         int c;
@@ -84,6 +89,7 @@ static int parse_argv(int argc, char **argv, Options *o) {
                 /* The backends read their binary from the environment: one place for both ways. */
                 case 'Q': (void) setenv("VIRTLAB_QEMU", optarg, 1); break;
                 case 'S': (void) setenv("VIRTLAB_STRATOVIRT", optarg, 1); break;
+                case 'L': o->libvirt_uri = optarg; break;
                 case 'h': help(); return 1;
                 default: return -EINVAL;
                 }
@@ -120,7 +126,8 @@ static int serve(struct event_base *base, Options *o) {
         if (r < 0)
                 log_warning("Could not raise RLIMIT_NOFILE (%s): density jobs are limited to %zu fds", strerror(-r),
                             child_nofile_limit());
-        r = manager_new(base, &cfg, &m);
+        r = libvirt_setup(base, o->libvirt_uri, o->state_dir);
+        r = r < 0 ? r : manager_new(base, &cfg, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up: %m");
         sigterm = evsignal_new(base, SIGTERM, on_signal, m);
@@ -138,7 +145,8 @@ static int serve(struct event_base *base, Options *o) {
                 event_base_dispatch(base);
         }
         bus_lab_free(lab);
-        manager_free(m);
+        manager_free(m); /* destroys the domains of running libvirt VMs */
+        libvirt_shutdown();
         if (sigterm)
                 event_free(sigterm);
         if (sigint)

@@ -1,6 +1,8 @@
 /* manager.c — job queue and daemon state (manager.h). */
 #include "manager.h"
 
+#include "libvirt-conn.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -9,6 +11,7 @@
 #include "backends/registry.h"
 #include "image.h"
 #include "plan.h"
+#include "utf8.h"
 #include "util.h"
 
 /* Results the store refused (full or read-only state dir), newest last. */
@@ -128,6 +131,64 @@ static void keep_unstored(Manager *m, Job *job) {
         (void) json_object_set_new(m->unstored, key, json_string(text));
 }
 
+/* A job whose final write the store refused still reads "running" in its
+ * row: the row is written again whenever the store may have room, and the
+ * document leaves memory once it is stored. */
+static void flush_unstored(Manager *m) {
+        const char *key;
+        json_t *text;
+        void *tmp;
+        json_object_foreach_safe(m->unstored, tmp, key, text) {
+                json_auto_t *doc = json_loads(json_string_value(text), 0, NULL);
+                const char *state = json_string_value(json_object_get(doc, "state")) ?: "failed";
+                const char *error = json_string_value(json_object_get(doc, "error"));
+                uint32_t id = (uint32_t) strtoul(key, NULL, 10);
+                if (store_job_finish(m->store, id, state, error, json_string_value(text)) >= 0 ||
+                    store_job_finish(m->store, id, state, error, NULL) == -ENOENT)
+                        (void) json_object_del(m->unstored, key);
+        }
+}
+
+/* The row of a job listed (a JSON object) with the state and error of its
+ * unstored document, if it has one. */
+static void overlay_unstored(Manager *m, json_t *row) {
+        char key[16];
+        snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(row, "job_id")));
+        json_auto_t *doc = json_loads(strempty(json_string_value(json_object_get(m->unstored, key))), 0, NULL);
+        if (!doc)
+                return;
+        (void) json_object_set(row, "state", json_object_get(doc, "state"));
+        (void) json_object_set(row, "error", json_object_get(doc, "error"));
+}
+
+int manager_list_results(Manager *m, const char *kind, const char *vmm, const char *state, unsigned limit,
+                         char **ret_json) {
+        flush_unstored(m);
+        _cleanup_free_ char *text = NULL;
+        int r = store_list(m->store, kind, vmm, state, limit, &text);
+        if (r < 0 || json_object_size(m->unstored) == 0) {
+                *ret_json = TAKE_PTR(text);
+                return r;
+        }
+        json_auto_t *rows = json_loads(text, 0, NULL);
+        if (!json_is_array(rows))
+                return -EBADMSG;
+        size_t i = 0;
+        while (i < json_array_size(rows)) {
+                json_t *row = json_array_get(rows, i);
+                overlay_unstored(m, row);
+                if (state && !streq(strempty(json_string_value(json_object_get(row, "state"))), state))
+                        (void) json_array_remove(rows, i);
+                else
+                        i++;
+        }
+        char *out = json_dumps(rows, JSON_COMPACT);
+        if (!out)
+                return -ENOMEM;
+        *ret_json = out;
+        return 0;
+}
+
 int manager_get_result(Manager *m, uint32_t id, char **ret_json) {
         char key[16];
         snprintf(key, sizeof(key), "%u", id);
@@ -223,9 +284,17 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Cal
                 return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
                             "Experiment spec is empty: pass a JSON object, {} for every default");
         json_auto_t *spec = json_loads(spec_text, 0, &je);
-        if (!spec)
+        if (!spec) {
+                /* jansson does not always quote the offending token ("too big integer"): show where. */
+                char near[40];
+                size_t end = (size_t) je.position < strlen(spec_text) ? (size_t) je.position : strlen(spec_text);
+                size_t start = end > sizeof(near) - 1 ? end - (sizeof(near) - 1) : 0;
+                snprintf(near, sizeof(near), "%.*s", (int) (end - start), spec_text + start);
+                (void) utf8_scrub(near); /* the cut may split a character; the error goes out as UTF-8 */
                 return fail(ret_error, ret_class, MANAGER_INVALID, -EINVAL,
-                            "Experiment spec is not valid JSON: %s (at column %d)", je.text, je.column);
+                            "Experiment spec is not valid JSON: %s (at column %d, after '%s')", je.text, je.column,
+                            near);
+        }
         if (queued_jobs(m) >= JOBS_QUEUED_MAX)
                 return fail(ret_error, ret_class, MANAGER_QUEUE_FULL, -E2BIG, "Too many queued jobs (max %d)",
                             JOBS_QUEUED_MAX);
@@ -265,6 +334,7 @@ int manager_submit(Manager *m, const char *kind_name, const char *spec_text, Cal
 /* Removes finished jobs (announcing them) and starts the next one. */
 static void manager_on_dispatch(evutil_socket_t fd, short what, void *userdata) {
         Manager *m = userdata;
+        flush_unstored(m);
         for (QueuedJob **p = &m->jobs; *p;) {
                 QueuedJob *q = *p;
                 if (job_state(q->job) < JOB_DONE) {
@@ -297,7 +367,8 @@ static json_t *describe_image(Manager *m) {
 static json_t *describe_vmms(Manager *m) {
         json_t *a = json_array();
         for (const VmmBackend *const *b = vmm_backends(); a && *b; b++) {
-                const VmmInfo *info = vmm_catalog_get(m->catalog, *b);
+                /* manager_when_settled() re-found every binary just before: once per Describe is enough. */
+                const VmmInfo *info = vmm_catalog_peek(m->catalog, *b);
                 json_t *o = info ? vmm_info_to_json(*b, info) : NULL;
                 if (o)
                         json_object_set_new(o, "capabilities",
@@ -323,8 +394,9 @@ int manager_when_settled(Manager *m, void (*cb)(void *userdata), void *userdata)
 }
 
 json_t *manager_describe(Manager *m) {
-        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I}", "version", VIRTLAB_VERSION, "host",
-                         host_to_json(&m->host), "vmms", describe_vmms(m), "experiments", describe_kinds(), "image",
-                         describe_image(m), "store", store_path(m->store), "state_dir", m->state_dir, "queue_policy",
-                         "one job at a time; later jobs are queued in order", "queue_max", (json_int_t) JOBS_QUEUED_MAX);
+        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:I}", "version", VIRTLAB_VERSION, "host",
+                         host_to_json(&m->host), "vmms", describe_vmms(m), "libvirt", libvirt_describe(), "experiments",
+                         describe_kinds(), "image", describe_image(m), "store", store_path(m->store), "state_dir",
+                         m->state_dir, "queue_policy", "one job at a time; later jobs are queued in order", "queue_max",
+                         (json_int_t) JOBS_QUEUED_MAX);
 }

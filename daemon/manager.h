@@ -64,7 +64,8 @@ Job *manager_find_job(Manager *m, uint32_t id);
 Job **manager_jobs(Manager *m);
 /* Cancels an active job; -ENOENT if there is none with that id. */
 int manager_cancel_job(Manager *m, uint32_t id, const char *why);
-/* Describe(): host, VMMs (cached, never probed here), kinds, image, store. */
+/* Describe(): host, VMMs (cached, never probed or re-found here: call
+ * manager_when_settled() first), kinds, image, store. */
 json_t *manager_describe(Manager *m);
 /* Re-finds the VMM binaries; then, like vmm_catalog_when_settled(), 1 when
  * cb(userdata) will follow once the version probes under way have ended, 0
@@ -73,5 +74,10 @@ int manager_when_settled(Manager *m, void (*cb)(void *userdata), void *userdata)
 /* GetResult: the stored document, or one the store refused (kept in
  * memory), as store_job_result(). */
 int manager_get_result(Manager *m, uint32_t id, char **ret_json);
+/* ListResults: store_list(), where a job whose final write the store refused
+ * (disk full) shows its real state, not the "running" its row still holds;
+ * such rows are written again first. */
+int manager_list_results(Manager *m, const char *kind, const char *vmm, const char *state, unsigned limit,
+                         char **ret_json);
 Store *manager_store(Manager *m);
 const HostInfo *manager_host(Manager *m);

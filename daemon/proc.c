@@ -38,6 +38,15 @@ double proc_cpu_seconds(pid_t pid) {
         return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
 }
 
+bool proc_stopped(pid_t pid) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        if (read_small(path, buf, sizeof(buf)) < 0)
+                return false;
+        const char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
 int proc_thread_count(pid_t pid) {
         char path[64], buf[4096];
         snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);

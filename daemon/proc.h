@@ -3,11 +3,14 @@
  * request. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 /* CPU seconds (user + system) pid has used, or -1 if unknown. */
 double proc_cpu_seconds(pid_t pid);
+/* pid is in the stopped state (/proc/PID/stat 'T': SIGSTOP, or 't': a tracer's stop). */
+bool proc_stopped(pid_t pid);
 /* Number of threads of pid (/proc/PID/status "Threads:"), or -errno. */
 int proc_thread_count(pid_t pid);
 /* The "some" stall total (microseconds) of /proc/pressure/RESOURCE ("cpu",

@@ -238,6 +238,7 @@ struct QmpClient {
         json_t *greeting;               /* the greeting's "QMP" object */
         usec_t greeting_usec;           /* when the greeting line was read */
         bool seen_shutdown;             /* a real SHUTDOWN event arrived: don't synthesize one */
+        bool eof_mid_message;           /* the peer's EOF cut a message short */
         qmp_state_handler_t on_state;   /* negotiation done / connection ended */
         qmp_event_handler_t on_event;   /* asynchronous events */
         void *userdata;                 /* for on_state and on_event */
@@ -589,8 +590,10 @@ static int qmp_client_read(QmpClient *c) {
                 return log_debug_errno(-errno, "Failed to read from QMP socket: %m");
         }
         if (n == 0) {
-                if (qmp_stream_pending(c->stream) > 0)
+                if (qmp_stream_pending(c->stream) > 0) {
                         log_debug("QMP peer closed the connection in the middle of a message.");
+                        c->eof_mid_message = true;
+                }
                 return -ECONNRESET;
         }
 
@@ -894,6 +897,25 @@ const json_t *qmp_client_greeting(QmpClient *c) {
 usec_t qmp_client_greeting_usec(QmpClient *c) {
         assert(c);
         return c->greeting_usec;
+}
+
+bool qmp_client_eof_mid_message(QmpClient *c) {
+        assert(c);
+        return c->eof_mid_message;
+}
+
+_Static_assert(QMP_MESSAGE_MAX == (size_t) 10 << 20, "qmp_client_error_to_string() says 10 MiB");
+
+const char *qmp_client_error_to_string(int error) {
+        switch (error) {
+        case -ECONNRESET: return "the VMM closed its monitor";
+        case -EPIPE: return "the VMM closed its monitor in the middle of a message";
+        case -EBADMSG: return "the VMM sent something that is not a QMP message (invalid JSON, no greeting first)";
+        case -EMSGSIZE: return "the VMM sent a QMP message longer than the 10 MiB limit";
+        case -EPROTO: return "the VMM refused qmp_capabilities";
+        case -ETIMEDOUT: return "the VMM did not answer in time";
+        default: return strerror(-error);
+        }
 }
 
 int qmp_client_version(QmpClient *c, char **ret) {

@@ -80,6 +80,14 @@ const json_t *qmp_client_greeting(QmpClient *c);
 /* CLOCK_MONOTONIC when the greeting line was read, 0 before. */
 usec_t qmp_client_greeting_usec(QmpClient *c);
 
+/* The connection ended at an EOF that cut a message short (a reply half
+ * written): the peer broke off, rather than closed between messages. */
+bool qmp_client_eof_mid_message(QmpClient *c);
+
+/* One phrase for a connection-ending error of the state handler (-EBADMSG,
+ * -EMSGSIZE, ...; -EPIPE: an EOF mid-message), for messages users read. */
+const char *qmp_client_error_to_string(int error);
+
 /* Formats the greeting's version: "7.2.0", or with a package
  * "5.0.1 (StratoVirt-2.5.0)".  Returns 0, -ENODATA before the greeting,
  * -EBADMSG if it has no usable version, -ENOMEM. */

@@ -105,6 +105,7 @@ static void run_on_console_partial(Vm *vm, usec_t t, const char *text, void *use
 static void run_vm_sample_sched(RunVm *rv);
 static void run_on_qmp_ready(Vm *vm, void *userdata);
 static void run_on_qmp_event(Vm *vm, usec_t t, const char *event, json_t *data, void *userdata);
+static void run_on_qmp_failed(Vm *vm, int error, void *userdata);
 static void run_on_vmm_log_line(Vm *vm, usec_t t, VmLogSource src, const char *line, void *userdata);
 static void run_on_log_overflow(Vm *vm, void *userdata);
 static void run_on_exit(Vm *vm, int wait_status, void *userdata);
@@ -409,7 +410,8 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
         const JobPlan *p = run->ctx.plan;
         const PlanVmm *v = run->ctx.vmm;
         int r;
-        _cleanup_free_ char *cmdline = run_cmdline(run), *log_path = NULL;
+        _cleanup_free_ char *cmdline = run_cmdline(run), *log_path = NULL, *why = NULL;
+        char name[64];
         _cleanup_free_ VmDevice *devices = NULL;
         _cleanup_free_ VmDisk *disks = NULL;
         size_t n_devices = 0, n_disks = 0;
@@ -440,8 +442,12 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
                 .affinity = pin,
                 .inherit_fds = p->inherit_fds,
                 .n_inherit_fds = p->n_inherit_fds,
+                .name = name,
+                .manager_uri = spec_string(run->spec, "libvirt_uri"),
+                .ret_error = &why,
                 .console_mask = p->console_password,
         };
+        snprintf(name, sizeof(name), "j%u-r%u-v%u", run->ctx.job_id, run->ctx.index, rv->index);
         json_object_set_new(rv->doc, "console_log", json_string(log_path));
         if (rv->index == 0)
                 json_object_set_new(run->sample, "cmdline", json_string(cmdline));
@@ -450,11 +456,14 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
                 .on_console_partial = run_on_console_partial,
                 .on_qmp_ready = run_on_qmp_ready,
                 .on_qmp_event = run_on_qmp_event,
+                .on_qmp_failed = run_on_qmp_failed,
                 .on_vmm_log_line = run_on_vmm_log_line,
                 .on_log_overflow = run_on_log_overflow,
                 .on_exit = run_on_exit,
         };
         r = vm_spawn(run->ctx.base, &o, &cb, rv, &rv->vm);
+        if (r < 0 && why && !run->kind->multi_vm)
+                run_fail(run, "%s", why); /* the driver's words (libvirt's error) beat strerror */
         if (r >= 0) {
                 run->alive++;
                 if (run->kind->multi_vm)
@@ -587,6 +596,15 @@ static void run_on_qmp_event(Vm *vm, usec_t t, const char *event, json_t *data, 
         if (e && data)
                 json_object_set(e, "data", data);
         json_array_append_new(rv->qmp_events, e);
+}
+
+static void run_on_qmp_failed(Vm *vm, int error, void *userdata) {
+        RunVm *rv = userdata;
+        if (rv->run->kind->multi_vm)
+                run_vm_fail(rv->run, rv->index, "The VMM's QMP monitor failed: %s", qmp_client_error_to_string(error));
+        else
+                run_fail(rv->run, "The VMM's QMP monitor failed%s: %s", rv->t_init ? "" : " before the init marker",
+                         qmp_client_error_to_string(error));
 }
 
 static void run_on_vmm_log_line(Vm *vm, usec_t t, VmLogSource src, const char *line, void *userdata) {
@@ -768,13 +786,17 @@ static void run_on_deadline(evutil_socket_t fd, short what, void *userdata) {
                 return;
         }
         const PlanVmm *v = run->ctx.vmm;
-        const char *hint = host_hang_hint(run->ctx.plan->host, v->accel, v->backend->caps.has_tcg);
-        /* Alive but silent: say how busy it was, so "stuck" and "spinning" differ. */
-        char state[160] = "";
+        const Image *img = run->ctx.plan->image;
+        const char *hint = img && img->paravirt_kvm_ok ? "" : host_hang_hint(run->ctx.plan->host, v->accel,
+                                                                                 v->backend->caps.has_tcg);
+        /* Alive but silent: say how busy it was, so "stuck" and "spinning" differ, and whether it was stopped. */
+        char state[256] = "";
         double cpu = vm_running(rv->vm) ? proc_cpu_seconds(vm_pid(rv->vm)) : -1;
         if (cpu >= 0)
-                snprintf(state, sizeof(state), "; VMM process alive but stuck (%.1f s CPU used, %s)", cpu,
-                         vm_t_console(rv->vm) ? "console went quiet" : "no console output at all");
+                snprintf(state, sizeof(state), "; VMM process %s (%.1f s CPU used, %s%s)",
+                         proc_stopped(vm_pid(rv->vm)) ? "stopped (SIGSTOP or a tracer)" : "alive but stuck", cpu,
+                         vm_t_console(rv->vm) ? "console went quiet" : "no console output at all",
+                         vm_t_qmp(rv->vm) ? "" : ", no QMP greeting");
         if (!rv->t_init)
                 run_fail(run, "No init marker within %u s%s%s; last console line: '%s'", limit, hint, state, rv->last_line);
         else if (!rv->t_result)

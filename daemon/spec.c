@@ -59,9 +59,12 @@ static int check_vmm_name(const char *name, char **ret_error) {
         return spec_fail(ret_error, "Unknown VMM '%s' (known: %s)", spec_echo_str(name, b), known);
 }
 
+static const char *echo_given(json_t *v, char buf[static SPEC_ECHO_MAX + 8]);
+
 static int check_vmm(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        char b[SPEC_ECHO_MAX + 8];
         return json_is_string(v) ? check_vmm_name(json_string_value(v), ret_error)
-                                 : spec_fail(ret_error, "Field 'vmm' must be a string");
+                                 : spec_fail(ret_error, "Field 'vmm' must be a string, not %s", echo_given(v, b));
 }
 
 /* "vmms": [A, B, ...] makes a compare job: runs rotate
@@ -162,6 +165,27 @@ static int check_marker(json_t *spec, const SpecField *f, json_t *v, char **ret_
         return n > 0 && n <= 256 ? 0 : spec_fail(ret_error, "Field 'marker' must be a regex of 1 to 256 bytes");
 }
 
+/* A libvirt URI for the libvirt VMM: printable, bounded, and only where
+ * a VMM of the job runs through libvirt. */
+static int check_libvirt_uri(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        const char *s = json_string_value(v);
+        char b[SPEC_ECHO_MAX + 8];
+        json_t *vmms = json_object_get(spec, "vmms"), *e;
+        size_t i;
+        bool libvirt = streq_ptr(spec_string(spec, "vmm"), "libvirt");
+        json_array_foreach(vmms, i, e)
+                libvirt = libvirt || streq_ptr(json_string_value(e), "libvirt");
+        if (!libvirt)
+                return spec_fail(ret_error, "Field 'libvirt_uri' applies only when a VMM of the job is 'libvirt'");
+        for (const char *p = s; *p; p++)
+                if (*p <= 0x20 || *p > 0x7e)
+                        return spec_fail(ret_error, "Invalid libvirt_uri '%s': must be printable ASCII without spaces",
+                                         spec_echo(v, b));
+        if (strlen(s) == 0 || strlen(s) > 512)
+                return spec_fail(ret_error, "Invalid libvirt_uri: %zu bytes, must be 1 to 512", strlen(s));
+        return 0;
+}
+
 const SpecField spec_common_fields[] = {
         { .name = "vmms", .type = SPEC_ANY, .vm_only = true, .check = check_vmms },
         { .name = "vmm", .type = SPEC_STRING, .vm_only = true, .has_default = true, .def_string = "qemu", .check = check_vmm },
@@ -186,6 +210,7 @@ const SpecField spec_common_fields[] = {
         { .name = "marker", .type = SPEC_STRING, .vm_only = true, .check = check_marker },
         /* Runs a Linux guest on a paravirtual KVM with a KVM-only VMM although it hangs there. */
         { .name = "force_paravirt_kvm", .type = SPEC_BOOL, .vm_only = true, .has_default = true, .def_bool = false },
+        { .name = "libvirt_uri", .type = SPEC_STRING, .vm_only = true, .check = check_libvirt_uri },
         {},
 };
 
@@ -228,19 +253,41 @@ static json_t *default_value(const SpecField *f) {
         }
 }
 
+/* What a caller gave, for "must be X, not Y": a string (cut to SPEC_ECHO_MAX), a
+ * number or literal as JSON spells it, or the kind of a container. */
+static const char *echo_given(json_t *v, char buf[static SPEC_ECHO_MAX + 8]) {
+        char q[SPEC_ECHO_MAX + 8];
+        switch (json_typeof(v)) {
+        case JSON_STRING: snprintf(buf, SPEC_ECHO_MAX + 8, "'%s'", spec_echo_str(json_string_value(v), q)); return buf;
+        case JSON_INTEGER: snprintf(buf, SPEC_ECHO_MAX + 8, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return buf;
+        case JSON_REAL: snprintf(buf, SPEC_ECHO_MAX + 8, "%.17g", json_real_value(v)); return buf;
+        case JSON_TRUE: return "true";
+        case JSON_FALSE: return "false";
+        case JSON_NULL: return "null";
+        case JSON_ARRAY: return "an array";
+        case JSON_OBJECT: return "an object";
+        }
+        return "?";
+}
+
 static int check_type(const SpecField *f, json_t *v, char **ret_error) {
+        char b[SPEC_ECHO_MAX + 8];
         switch (f->type) {
         case SPEC_INT:
                 if (!json_is_integer(v))
-                        return spec_fail(ret_error, "Field '%s' must be an integer", f->name);
+                        return spec_fail(ret_error, "Field '%s' must be an integer, not %s", f->name, echo_given(v, b));
                 if (json_integer_value(v) < f->min || json_integer_value(v) > f->max)
                         return spec_fail(ret_error, "Invalid %s %" JSON_INTEGER_FORMAT ": must be between %" JSON_INTEGER_FORMAT
                                                     " and %" JSON_INTEGER_FORMAT, f->name, json_integer_value(v), f->min, f->max);
                 return 0;
         case SPEC_BOOL:
-                return json_is_boolean(v) ? 0 : spec_fail(ret_error, "Field '%s' must be true or false", f->name);
+                return json_is_boolean(v) ? 0
+                                          : spec_fail(ret_error, "Field '%s' must be true or false, not %s", f->name,
+                                                      echo_given(v, b));
         case SPEC_STRING:
-                return json_is_string(v) ? 0 : spec_fail(ret_error, "Field '%s' must be a string", f->name);
+                return json_is_string(v) ? 0
+                                         : spec_fail(ret_error, "Field '%s' must be a string, not %s", f->name,
+                                                     echo_given(v, b));
         case SPEC_ANY:
                 return 0;
         }

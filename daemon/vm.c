@@ -20,6 +20,7 @@
 #include "child.h"
 #include "files.h"
 #include "utf8.h"
+#include "vm-driver.h"
 
 #define CONSOLE_LINE_MAX (64 * 1024)
 #define DIAG_MAX (8 * 1024)
@@ -37,6 +38,8 @@ typedef struct LineSplitter {
 
 struct Vm {
         struct event_base *base;   /* loop everything runs on */
+        const VmDriver *driver;    /* what runs the VMM (vm-driver.h) */
+        void *driver_state;        /* the driver's; the Vm itself for the process driver */
         const VmmBackend *backend; /* which VMM this is */
         VmCallbacks cb;            /* owner's callbacks */
         void *userdata;            /* passed to cb */
@@ -88,14 +91,14 @@ static void on_qmp_retry(evutil_socket_t fd, short what, void *userdata);
 static void on_vmm_log(evutil_socket_t fd, short what, void *userdata);
 static void on_eof_grace(evutil_socket_t fd, short what, void *userdata);
 
-pid_t vm_pid(const Vm *vm) { return child_watch_pid(vm->child); }
+pid_t vm_pid(const Vm *vm) { return vm->driver_state ? vm->driver->pid(vm->driver_state) : 0; }
 QmpClient *vm_qmp(const Vm *vm) { return vm->qmp_ready && !vm->qmp_closed ? vm->qmp : NULL; }
 char *const *vm_argv(const Vm *vm) { return vm->argv; }
 usec_t vm_t_spawn(const Vm *vm) { return vm->t_spawn; }
 usec_t vm_t_exec(const Vm *vm) { return vm->t_exec; }
 usec_t vm_t_console(const Vm *vm) { return vm->t_console; }
 usec_t vm_t_qmp(const Vm *vm) { return vm->t_qmp; }
-bool vm_running(const Vm *vm) { return child_watch_running(vm->child); }
+bool vm_running(const Vm *vm) { return vm->driver_state && vm->driver->running(vm->driver_state); }
 const char *vm_diagnostics(const Vm *vm) { return vm->diag ?: ""; }
 
 /* Buffers grow as text arrives: a hundred quiet VMs cost little.  Makes
@@ -227,6 +230,9 @@ static void qmp_state_changed(QmpClient *c, int error, void *userdata) {
         if (error < 0) {
                 log_debug_errno(error, "QMP connection of pid %d ended: %m", (int) vm_pid(vm));
                 vm->qmp_closed = true;
+                /* A plain EOF is how every VMM exits; anything else leaves a live VMM out of our control. */
+                if (!vm->reaped && vm->cb.on_qmp_failed && (error != -ECONNRESET || qmp_client_eof_mid_message(c)))
+                        vm->cb.on_qmp_failed(vm, error == -ECONNRESET ? -EPIPE : error, vm->userdata);
                 vm_maybe_exit(vm);
                 return;
         }
@@ -572,6 +578,23 @@ static int spawn_process(Vm *vm, const VmSpawnOptions *o) {
         return vm->qmp_fd >= 0 ? attach_qmp(vm, TAKE_FD(vm->qmp_fd)) : 0;
 }
 
+/* The process driver: the VMM is our child (child.c); its state is the Vm. */
+static int process_start(Vm *vm, const VmSpawnOptions *o, void **ret_state, char **ret_error) {
+        int r = spawn_process(vm, o);
+        if (vm->child)
+                *ret_state = vm; /* a child to reap even when the rest failed */
+        return r;
+}
+static void process_kill(void *state) { child_watch_kill(((Vm *) state)->child, SIGKILL); }
+static void process_free(void *state) { ((Vm *) state)->child = child_watch_free(((Vm *) state)->child); }
+static pid_t process_pid(const void *state) { return child_watch_pid(((const Vm *) state)->child); }
+static bool process_running(const void *state) { return child_watch_running(((const Vm *) state)->child); }
+
+static const VmDriver vm_driver_process = {
+        .name = "process", .start = process_start, .kill = process_kill, .free = process_free,
+        .pid = process_pid, .running = process_running,
+};
+
 int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks *cb, void *userdata, Vm **ret) {
         Vm *vm = calloc(1, sizeof(Vm));
         if (!vm)
@@ -591,8 +614,14 @@ int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks
                         return e;
                 }
         }
-        int r = spawn_process(vm, o);
+        vm->driver = o->backend->runner == VMM_RUNNER_LIBVIRT ? &vm_driver_libvirt : &vm_driver_process;
+        char *why = NULL;
+        int r = vm->driver->start(vm, o, &vm->driver_state, &why);
         if (r < 0) {
+                if (o->ret_error)
+                        *o->ret_error = why;
+                else
+                        free(why);
                 vm_free(vm);
                 return r;
         }
@@ -607,7 +636,8 @@ static void vm_maybe_exit(Vm *vm) {
         if (vm->exited || !vm->reaped || !(vm->qmp_closed || !vm->qmp))
                 return;
         vm->exited = true;
-        event_del(vm->eof_grace);
+        if (vm->eof_grace)
+                event_del(vm->eof_grace);
         if (vm->cb.on_exit)
                 vm->cb.on_exit(vm, vm->wait_status, vm->userdata);
 }
@@ -624,7 +654,8 @@ static void on_child_exit(ChildWatch *w, int status, void *userdata) {
         Vm *vm = userdata;
         vm->reaped = true;
         vm->wait_status = status;
-        event_del(vm->qmp_retry);
+        if (vm->qmp_retry)
+                event_del(vm->qmp_retry);
         /* The process is gone, so everything it wrote is already queued for us. */
         exec_done(vm);
         (void) console_drain(vm);
@@ -640,8 +671,8 @@ static void on_child_exit(ChildWatch *w, int status, void *userdata) {
 }
 
 void vm_kill(Vm *vm) {
-        if (vm)
-                child_watch_kill(vm->child, SIGKILL);
+        if (vm && vm->driver_state)
+                vm->driver->kill(vm->driver_state);
 }
 
 static void free_event(struct event *e) {
@@ -652,7 +683,8 @@ static void free_event(struct event *e) {
 Vm *vm_free(Vm *vm) {
         if (!vm)
                 return NULL;
-        child_watch_free(vm->child); /* kills and reaps synchronously */
+        if (vm->driver_state)
+                vm->driver->free(vm->driver_state); /* ends the VMM synchronously */
         free_event(vm->exec_event);
         safe_close(vm->exec_fd);
         free_event(vm->console_event);
@@ -694,4 +726,46 @@ Vm *vm_free(Vm *vm) {
         strv_free(vm->argv);
         free(vm);
         return NULL;
+}
+
+/* ---- what drivers tell their Vm (vm-driver.h) -------------------------- */
+
+struct event_base *vm_driver_base(Vm *vm) { return vm->base; }
+
+void vm_driver_started(Vm *vm, usec_t t_spawn, usec_t t_exec, char **argv) {
+        vm->t_spawn = t_spawn;
+        vm->t_exec = t_exec;
+        strv_free(vm->argv);
+        vm->argv = argv;
+}
+
+int vm_driver_attach_qmp(Vm *vm, int fd) {
+        if (!vm->eof_grace && !(vm->eof_grace = evtimer_new(vm->base, on_eof_grace, vm))) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        int r = attach_qmp(vm, fd);
+        if (r < 0)
+                safe_close(fd);
+        return r;
+}
+
+void vm_driver_console(Vm *vm, const char *buf, size_t len, usec_t t) {
+        console_consume(vm, buf, len, t);
+        deliver_partial(vm, t);
+}
+
+void vm_driver_log_line(Vm *vm, usec_t t, const char *line) {
+        diag_append(vm, line, strnlen(line, DIAG_MAX / 2));
+        diag_append(vm, "\n", 1);
+        split_lines(vm, &vm->log_lines, VM_LOG_FILE, line, strlen(line), t);
+        split_lines(vm, &vm->log_lines, VM_LOG_FILE, "\n", 1, t);
+}
+
+void vm_driver_diag(Vm *vm, const char *text) {
+        diag_append(vm, text, strnlen(text, DIAG_MAX / 2));
+}
+
+void vm_driver_exited(Vm *vm, int wait_status) {
+        on_child_exit(NULL, wait_status, vm);
 }

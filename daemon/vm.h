@@ -20,6 +20,7 @@
 #define VM_VMM_LOG_MAX ((size_t) 64 << 20)
 
 typedef struct Vm Vm;
+typedef struct VmDriver VmDriver; /* vm-driver.h: how the VMM is run (a process, a libvirt domain) */
 
 typedef enum VmLogSource {
         VM_LOG_STDERR,   /* the VMM's stdout/stderr */
@@ -34,6 +35,10 @@ typedef struct VmCallbacks {
         void (*on_console_partial)(Vm *vm, usec_t t, const char *text, void *userdata);
         /* QMP greeting read and capabilities negotiated. */
         void (*on_qmp_ready)(Vm *vm, void *userdata);
+        /* The QMP connection broke while the VMM lives (garbage, an oversized
+         * message): error as qmp_state_handler_t; -EPIPE for an EOF that cut
+         * a message short. */
+        void (*on_qmp_failed)(Vm *vm, int error, void *userdata);
         /* An asynchronous QMP event (data borrowed, may be NULL). */
         void (*on_qmp_event)(Vm *vm, usec_t t, const char *event, json_t *data, void *userdata);
         /* A line the VMM wrote to its stderr or its own log. */
@@ -55,6 +60,9 @@ typedef struct VmSpawnOptions {
         const int *inherit_fds;    /* more fds the VMM inherits at their numbers (the caller's files) */
         size_t n_inherit_fds;      /* entries in inherit_fds */
         const char *console_mask;  /* a secret (console password): starred out of every console line, logged or passed on */
+        const char *name;          /* a name for the VM where its driver gives one (libvirt domain), or NULL */
+        const char *manager_uri;   /* libvirt driver: the URI, NULL = the daemon's default */
+        char **ret_error;          /* if not NULL: on failure, the driver's own words for why (or NULL) */
 } VmSpawnOptions;
 
 /* Forks and execs the VMM.  On success the VM is running and *ret owns it. */

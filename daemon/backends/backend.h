@@ -108,6 +108,12 @@ typedef struct VmmLogEvent {
         const char *phase;      /* VMM_LOG_PHASE: sample field stem, e.g. "port_boot_start" */
 } VmmLogEvent;
 
+/* What runs the VMM (the VM-driver seam, vm-driver.h). */
+typedef enum VmmRunner {
+        VMM_RUNNER_PROCESS,     /* virtlabd forks it (build_argv) */
+        VMM_RUNNER_LIBVIRT,     /* libvirtd starts it as a transient domain */
+} VmmRunner;
+
 typedef struct VmmBackend {
         const char *name;           /* as users type it: --vmm NAME */
         const char *description;    /* one line for Describe() */
@@ -120,6 +126,7 @@ typedef struct VmmBackend {
         QmpClientFlags qmp_flags;   /* dialect quirks */
         VmmCapabilities caps;       /* what it can do */
         const char *const *env;     /* "NAME=value" set for the VMM process, NULL-terminated, may be NULL */
+        VmmRunner runner;           /* what starts it: virtlabd (default) or libvirtd */
         /* Builds the argv (NULL-terminated strv owned by the caller).  -EINVAL
          * for a value its syntax cannot carry; -EOPNOTSUPP for what it cannot do. */
         int (*build_argv)(const struct VmmBackend *b, const char *binary, const VmConfig *c, char ***ret);

@@ -246,6 +246,11 @@ static Entry *entry_of(VmmCatalog *c, const VmmBackend *b) {
         return NULL;
 }
 
+const VmmInfo *vmm_catalog_peek(VmmCatalog *c, const VmmBackend *b) {
+        Entry *e = entry_of(c, b);
+        return e ? &e->info : NULL;
+}
+
 const VmmInfo *vmm_catalog_get(VmmCatalog *c, const VmmBackend *b) {
         Entry *e = entry_of(c, b);
         if (!e)

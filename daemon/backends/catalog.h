@@ -31,6 +31,9 @@ void vmm_catalog_refresh(VmmCatalog *c);
 /* The cached facts of b (borrowed); re-finds the binary (a few stat()s) and
  * starts a probe if it changed. */
 const VmmInfo *vmm_catalog_get(VmmCatalog *c, const VmmBackend *b);
+/* The cached facts of b (borrowed) as they are, for a caller that has just
+ * called vmm_catalog_refresh(): no lookup again. */
+const VmmInfo *vmm_catalog_peek(VmmCatalog *c, const VmmBackend *b);
 /* Calls cb once, from the loop, when b's facts are settled (no probe under
  * way), with those facts.  Returns a handle for vmm_catalog_cancel(). */
 typedef void (*vmm_ready_handler_t)(const VmmBackend *b, const VmmInfo *info, void *userdata);

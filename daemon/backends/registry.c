@@ -8,11 +8,13 @@
 extern const VmmBackend vmm_backend_qemu;
 extern const VmmBackend vmm_backend_qemu_microvm;
 extern const VmmBackend vmm_backend_stratovirt;
+extern const VmmBackend vmm_backend_libvirt;
 
 static const VmmBackend *const backends[] = {
         &vmm_backend_qemu,
         &vmm_backend_qemu_microvm,
         &vmm_backend_stratovirt,
+        &vmm_backend_libvirt,
         NULL,
 };
 

@@ -118,7 +118,7 @@ def main():
         out = os.path.join(lab.tmp, "report")
         p = lab.ctl("report", str(cpu["job_id"]), str(fio["job_id"]), "--out", out)
         md = open(os.path.join(out, "report.md")).read() if os.path.exists(os.path.join(out, "report.md")) else ""
-        tap.ok(p.returncode == 0 and "### CPU performance (sysbench cpu)" in md and "### I/O performance" in md
+        tap.ok(p.returncode == 0 and "## CPU performance (sysbench cpu)" in md and "## I/O performance" in md
                and os.path.exists(os.path.join(out, "bench-cpu-events_per_s.svg")),
                "report has the CPU and I/O sections with an SVG plot", p.stderr + md[-1500:])
 

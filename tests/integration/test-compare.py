@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """`virtlabctl compare` and `virtlabctl report` end to end: real dbus-daemon,
 virtlabd, QEMU (TCG here), guest image.  qemu vs qemu-microvm, 3 runs each,
-interleaved; tables; baseline save and gate (a doctored baseline must fail
+interleaved; tables; baseline save (checked against
+schemas/baseline.schema.json) and gate (a doctored baseline must fail
 naming the metric); JUnit; report (Markdown and HTML) whose SVGs parse as XML;
 the result document against schemas/result.schema.json."""
 import json
@@ -69,6 +70,7 @@ def test_compare():
     b = json.load(open(base)) if os.path.exists(base) else {}
     tap.ok(b.get("schema") == "virtlab/baseline/v1" and "boot/qemu-microvm/boot_ms" in b.get("entries", {}),
            "--save-baseline writes the samples per kind/VMM/metric", json.dumps(b)[:300])
+    tap.schema(b, "the saved baseline", "baseline.schema.json")
     return doc, base
 
 
@@ -115,7 +117,7 @@ def test_report(job_id, doc):
                f"report --format {fmt} renders tables and the environment", p.stderr + text[:500])
         svgs = sorted(f for f in os.listdir(d) if f.endswith(".svg")) if os.path.isdir(d) else []
         bad = [(f, e) for f in svgs for ok, e in [parses_as_xml(os.path.join(d, f))] if not ok]
-        tap.ok(len(svgs) >= 1 and "boot-boot_ms.svg" in svgs and not bad, f"report {fmt}: SVG plots parse as XML",
+        tap.ok(len(svgs) >= 1 and "boot-runs.svg" in svgs and "boot-phases.svg" in svgs and not bad, f"report {fmt}: SVG plots parse as XML",
                f"{svgs} {bad}")
         leftovers = [f for f in os.listdir(d) if f.startswith(".")] if os.path.isdir(d) else []
         tap.ok(not leftovers, f"report {fmt}: no gnuplot scratch files left", leftovers)

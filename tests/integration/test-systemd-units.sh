@@ -68,7 +68,11 @@ check "KillMode=mixed (virtlabd kills and reaps its VMs) and TimeoutStopSec= set
 check_unit_kvm_tcg() {
         [ "$(key "$UNIT" DevicePolicy)" = closed ] || { echo "DevicePolicy= is not closed"; return 1; }
         grep -qx 'DeviceAllow=/dev/kvm rw' "$UNIT" || { echo "no DeviceAllow=/dev/kvm rw"; return 1; }
-        ! grep -Eq '^PrivateDevices=(yes|true|1|on)' "$UNIT" || { echo "PrivateDevices= hides /dev/kvm"; return 1; }
+        # A private /dev hides /dev/kvm and the mounted devices the bench disk check stat()s.
+        ! grep -Eq '^PrivateDevices=(yes|true|1|on)' "$UNIT" || {
+                echo "PrivateDevices= hides /dev/kvm and the nodes of mounted disks (bench's in-use check)"
+                return 1
+        }
         ! grep -Eq '^MemoryDenyWriteExecute=(yes|true|1|on)' "$UNIT" || {
                 echo "MemoryDenyWriteExecute= breaks QEMU TCG"
                 return 1

@@ -78,8 +78,12 @@ class Lab:
         conf = os.path.join(self.tmp, "bus.conf")
         with open(conf, "w") as f:
             f.write(BUS_CONF.format(path=self.bus_path))
-        self.bus = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork", "--nopidfile"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its words ("Failed to set fd limit" as root without CAP_SYS_RESOURCE)
+        # go to a log, not the test's output.
+        self.bus_log = os.path.join(self.tmp, "dbus-daemon.log")
+        with open(self.bus_log, "w") as log:
+            self.bus = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork", "--nopidfile"],
+                                        stdout=log, stderr=log)
         wait_for(lambda: os.path.exists(self.bus_path), 10, "dbus-daemon socket")
         self.daemon = None
         self.daemon_log = os.path.join(self.tmp, "virtlabd.log")

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../../clients/gate.c"
+#include "../../clients/human.c"
 
 static const double base10[] = { 100, 101, 99, 100.5, 99.5, 100.2, 99.8, 100.1, 99.9, 100 };
 
@@ -156,38 +157,34 @@ static void test_baseline_roundtrip(void **state) {
         assert_int_equal(gate_check(notbase, base, 0.10, 0.01, &rows), -EINVAL);
 }
 
-/* A rate that doubled is an improvement; one that halved, a regression. */
-static void test_higher_is_better(void **state) {
-        assert_true(gate_higher_is_better("t4.events_per_s"));
-        assert_true(gate_higher_is_better("creation_rate_vms_per_s"));
-        assert_true(gate_higher_is_better("t1.4K.rndrd.iops"));
-        assert_false(gate_higher_is_better("boot_ms"));
-        assert_false(gate_higher_is_better("t4.lat_p95_ms"));
-        assert_false(gate_higher_is_better("per_vm_pss_anon_kib"));
-        json_t *samples_fast = json_array(), *samples_slow = json_array();
-        for (int i = 0; i < 5; i++) {
-                json_array_append_new(samples_fast, json_real(200.0 + i));
-                json_array_append_new(samples_slow, json_real(100.0 + i));
+/* A rate (bench events/s) regresses when it falls, and improves when it rises. */
+static void test_rate_direction(void **state) {
+        json_t *samples = json_array(), *lower = json_array();
+        for (size_t i = 0; i < 10; i++) {
+                json_array_append_new(samples, json_real(base10[i]));
+                json_array_append_new(lower, json_real(base10[i] * 0.5));
         }
-        json_auto_t *fast = json_pack("{s:s, s:{s:{s:o, s:i}}}", "schema", "virtlab/baseline/v1", "entries",
-                                      "bench-cpu/qemu/t1.events_per_s", "samples", samples_fast, "n", 5);
-        json_auto_t *slow = json_pack("{s:s, s:{s:{s:o, s:i}}}", "schema", "virtlab/baseline/v1", "entries",
-                                      "bench-cpu/qemu/t1.events_per_s", "samples", samples_slow, "n", 5);
+        json_auto_t *base = json_pack("{s:s, s:{s:{s:s, s:s, s:s, s:i, s:f, s:o}}}", "schema", "virtlab/baseline/v1",
+                                      "entries", "bench-cpu/qemu/t1.events_per_s", "kind", "bench-cpu", "vmm", "qemu",
+                                      "metric", "t1.events_per_s", "n", 10, "mean", 100.0, "samples", samples);
+        json_auto_t *cur = json_deep_copy(base);
+        json_object_set_new(json_object_get(json_object_get(cur, "entries"), "bench-cpu/qemu/t1.events_per_s"), "samples",
+                            lower);
         json_t *rows = NULL;
-        assert_int_equal(gate_check(slow, fast, 0.10, 0.01, &rows), 0); /* twice the events/s: better */
-        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "verdict")), "improvement");
-        json_decref(rows);
-        assert_int_equal(gate_check(fast, slow, 0.10, 0.01, &rows), 1); /* half: a regression */
+        assert_int_equal(gate_check(base, cur, 0.10, 0.01, &rows), 1); /* half the events/s: a regression */
         assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "verdict")), "regression");
+        json_decref(rows);
+        assert_int_equal(gate_check(cur, base, 0.10, 0.01, &rows), 0); /* twice the events/s: an improvement */
+        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "verdict")), "improvement");
         json_decref(rows);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_higher_is_better),
                 cmocka_unit_test(test_regression_detected), cmocka_unit_test(test_improvement),
                 cmocka_unit_test(test_noise_passes),        cmocka_unit_test(test_small_samples),
                 cmocka_unit_test(test_bad_input),           cmocka_unit_test(test_baseline_roundtrip),
+                cmocka_unit_test(test_rate_direction),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
