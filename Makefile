@@ -36,6 +36,8 @@ UNIT_SRC   := $(wildcard tests/unit/test-*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC   := $(filter-out tests/fuzz/fuzz-main.c,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%)
+# Runs a program as on a Linux 4.19 kernel (seccomp: ENOSYS for newer calls).
+OLD_KERNEL := $(BUILD)/tests/old-kernel
 IMAGE_DIR  ?= $(CURDIR)/build/images/default
 # Named images sit beside the default one (--image noop, --image systemd).
 NOOP_DIR   := $(dir $(IMAGE_DIR))noop
@@ -46,8 +48,8 @@ MAN_SRC    := $(wildcard docs/man/*.scd)
 MAN        := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 
-.PHONY: all image image-systemd check check-unit check-integration check-systemd-guest demo install clean deps bench \
-        kvm-sample man
+.PHONY: all image image-systemd check check-unit check-integration check-systemd-guest check-valgrind \
+        check-bullseye demo install clean deps bench kvm-sample man
 all: $(BUILD)/virtlabd $(BUILD)/virtlabctl kvm-sample
 
 $(BUILD)/%.o: %.c $(DAEMON_HDR) $(wildcard clients/*.h)
@@ -86,6 +88,11 @@ $(BUILD)/man/%: docs/man/%.scd
 	@mkdir -p $(dir $@)
 	scdoc <$< >$@.tmp && mv $@.tmp $@
 
+# Built without sanitizers: it only installs a filter and execs.
+$(OLD_KERNEL): tests/integration/old-kernel.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+
 kvm-sample:
 	$(MAKE) -C kvm-sample BUILD=$(abspath $(BUILD))/kvm-sample SANFLAGS="$(SANFLAGS)"
 
@@ -101,16 +108,29 @@ image-systemd:
 deps:
 	tools/install-deps.sh
 
-check: all man $(UNIT_BIN) $(FUZZ_BIN) image
+check: all man $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL) image
 	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/run-tests.sh
 
-check-unit: all $(UNIT_BIN) $(FUZZ_BIN)
+check-unit: all $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL)
 	BUILD=$(BUILD) tests/run-tests.sh --unit-only
 
 # The systemd guest's 10-run matrices (qemu, qemu-microvm; StratoVirt's
 # refusal here): minutes under TCG, so not part of make check.
 check-systemd-guest: all image
 	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/systemd-guest/matrix
+
+# virtlabd under valgrind through real jobs (tests/valgrind/): a debug build
+# without sanitizers (valgrind and ASan do not mix), -O1 -g, in its own dir.
+VALGRIND_BUILD ?= build-valgrind
+check-valgrind: image
+	CFLAGS="-O1 -g" $(MAKE) BUILD=$(VALGRIND_BUILD) SANITIZE= all
+	BUILD=$(VALGRIND_BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/run-tests.sh --valgrind
+
+# Build and unit tests in a Debian 11 chroot (tools/check-bullseye.sh; skips
+# visibly where apt's mirror is unreachable).  BULLSEYE_ARGS=--integration
+# adds the integration tests against bullseye's QEMU 5.2.
+check-bullseye:
+	tools/check-bullseye.sh $(BULLSEYE_ARGS)
 
 demo: deps all image
 	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tools/demo.sh
@@ -157,7 +177,7 @@ install: all man
 	install -Dm0644 completions/virtlabctl.bash $(DESTDIR)$(COMPLETIONDIR)/virtlabctl
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-valgrind
 	$(MAKE) -C guest-images clean OUT=$(IMAGE_DIR) || true
 	$(MAKE) -C guest-images/noop clean OUT=$(NOOP_DIR) || true
 	$(MAKE) -C guest-images/systemd clean OUT=$(SYSTEMD_DIR) || true

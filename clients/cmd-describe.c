@@ -16,6 +16,8 @@ static void describe_print(json_t *d) {
                json_string_value(json_object_get(h, "cpu_model")), (long long) json_integer_value(json_object_get(h, "cores")),
                json_string_value(json_object_get(h, "kvm_flavour")), json_string_value(json_object_get(h, "default_accel")),
                json_string_value(json_object_get(h, "accel_reason")), json_string_value(json_object_get(d, "store")));
+        json_array_foreach(json_object_get(h, "degraded"), i, v)
+                printf("degraded: %s\n", json_string_value(v));
         json_array_foreach(json_object_get(d, "vmms"), i, v)
                 printf("vmm %-14s %s\n", json_string_value(json_object_get(v, "name")),
                        json_is_true(json_object_get(v, "available")) ? json_string_value(json_object_get(v, "version"))

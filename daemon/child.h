@@ -5,9 +5,12 @@
  *                     close-on-exec), PR_SET_PDEATHSIG(SIGKILL) re-checked
  *                     against a parent that died before it took effect, exec
  *                     failures reported synchronously (not as exit 127);
- *   ChildWatch        the exit of one child on the event loop (a pidfd; a
- *                     persistent event, so a spurious wake-up loses nothing),
- *                     signals sent only to a child not yet reaped;
+ *   ChildWatch        the exit of one child on the event loop (a pidfd, a
+ *                     persistent event, so a spurious wake-up loses nothing;
+ *                     where the kernel has no pidfd_open — Linux < 5.3,
+ *                     valgrind — SIGCHLD on the loop through a signalfd,
+ *                     blocked meanwhile, and waitpid for each watched pid
+ *                     only), signals sent only to a child not yet reaped;
  *   ChildRun          a whole short-lived program: output captured (bounded),
  *                     a deadline, one callback after exit *and* EOF. */
 #pragma once
@@ -35,11 +38,22 @@ typedef struct ChildSpawn {
 
 typedef struct Child {
         pid_t pid;                /* the process */
-        int pidfd;                /* readable when it exits */
+        int pidfd;                /* readable when it exits; -EBADF without pidfd_open */
         usec_t t_fork;            /* monotonic, just before fork() */
         usec_t t_exec;            /* monotonic, exec() succeeded (0 with exec_async) */
         int exec_fd;              /* exec_async: readable once exec succeeded or failed; else -EBADF */
 } Child;
+
+/* Probes which kernel features supervision can use (pidfd_open,
+ * close_range) once, and logs once which fallbacks are in use; child_spawn()
+ * calls it too, so calling it is optional. */
+void child_probe(void);
+/* "pidfd", or "sigchld" where the kernel lacks pidfd_open. */
+const char *child_supervision(void);
+
+/* Wait status passed to on_exit when the child was reaped by someone else
+ * (a bug elsewhere: waitpid(-1), SIGCHLD ignored): no real status matches it. */
+#define CHILD_STATUS_LOST (-1)
 
 /* Forks and execs.  On success *ret holds the pid and a pidfd (the caller
  * owns both; a ChildWatch can take them); on failure nothing is left running
@@ -58,7 +72,8 @@ typedef struct ChildWatch ChildWatch;
 /* Called once, from the loop, after the child was reaped. */
 typedef void (*child_exit_handler_t)(ChildWatch *w, int wait_status, void *userdata);
 
-/* Watches c (takes its pid and pidfd) on base. */
+/* Watches c (takes its pid and pidfd) on base; on failure the caller still
+ * owns both. */
 int child_watch_new(struct event_base *base, const Child *c, child_exit_handler_t on_exit, void *userdata,
                     ChildWatch **ret);
 /* Sends sig if the child has not been reaped yet (never to a recycled pid). */

@@ -1,4 +1,5 @@
-/* host.c — probes the host: kernel, CPU model, TSC frequency and KVM flavour.
+/* host.c — probes the host: kernel, CPU model, TSC frequency, KVM flavour,
+ * and the newer kernel features measurements lean on (PSI, Pss_Anon, pidfd).
  * The KVM flavour decides the default accelerator: a kvm_pvm host exposes
  * /dev/kvm, yet a stock Linux guest hangs under QEMU -enable-kvm there, so
  * "auto" must not trust /dev/kvm alone. */
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "child.h"
 #include "util.h"
 
 static const char *const kvm_flavour_table[_KVM_FLAVOUR_MAX] = {
@@ -89,6 +91,28 @@ static KvmFlavour probe_kvm_flavour(void) {
         return KVM_FLAVOUR_OTHER;
 }
 
+/* PSI: /proc/pressure exists from Linux 4.20 with CONFIG_PSI; reading it
+ * fails with EOPNOTSUPP where it is built in but disabled (psi=0). */
+static int probe_psi(void) {
+        char buf[256];
+        _cleanup_close_ int fd = open("/proc/pressure/cpu", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno;
+        return read(fd, buf, sizeof(buf)) < 0 ? errno : 0;
+}
+
+/* smaps_rollup (Linux 4.14) breaks PSS into anon/file/shmem from 5.7 on. */
+static bool probe_smaps_pss_anon(void) {
+        char line[256];
+        bool found = false;
+        FILE *f = fopen("/proc/self/smaps_rollup", "re");
+        while (f && !found && fgets(line, sizeof(line), f))
+                found = strncmp(line, "Pss_Anon:", 9) == 0;
+        if (f)
+                fclose(f);
+        return found;
+}
+
 static void decide_default_accel(HostInfo *h) {
         const char *why;
         h->default_accel = ACCEL_TCG;
@@ -124,6 +148,9 @@ int host_probe(HostInfo *ret) {
                 safe_close(fd);
         }
         decide_default_accel(&h);
+        h.psi_errno = probe_psi();
+        h.smaps_pss_anon = probe_smaps_pss_anon();
+        h.pidfd = streq(child_supervision(), "pidfd");
         *ret = h;
         return 0;
 }
@@ -203,10 +230,36 @@ const char *host_hang_hint(const HostInfo *h, Accel accel, bool vmm_has_tcg) {
                            : " (this host's KVM is kvm_pvm, where Linux guests hang, and this VMM has no TCG)";
 }
 
+/* One sentence per thing this host cannot give, and what that costs. */
+static json_t *host_degraded(const HostInfo *h) {
+        json_t *a = json_array();
+        if (!h->tsc_khz)
+                json_array_append_new(a, json_string("tsc_khz: not measured: neither /sys/devices/system/cpu/cpu0/"
+                                                     "tsc_freq_khz nor a 'cpu MHz' line in /proc/cpuinfo; guests get "
+                                                     "no tsc_early_khz and no guest-side clock phase is recorded"));
+        if (!h->cpu_model[0])
+                json_array_append_new(a, json_string("cpu_model: not measured: /proc/cpuinfo has no 'model name' line"));
+        if (h->psi_errno)
+                json_array_append_new(a, json_sprintf("contention (PSI): not measured: /proc/pressure/cpu: %s (PSI needs "
+                                                      "Linux 4.20 with CONFIG_PSI, and psi=1 where it is off by "
+                                                      "default)", strerror(h->psi_errno)));
+        if (!h->smaps_pss_anon)
+                json_array_append_new(a, json_string("pss_anon_kib, pss_file_kib, pss_shmem_kib: not measured: "
+                                                     "smaps_rollup has no Pss_Anon (Linux before 5.7)"));
+        if (!h->pidfd)
+                json_array_append_new(a, json_string("child supervision: SIGCHLD + waitpid per child instead of pidfds "
+                                                     "(pidfd_open: Function not implemented, needs Linux 5.3); "
+                                                     "measurements are unaffected"));
+        return a;
+}
+
 json_t *host_to_json(const HostInfo *h) {
-        return json_pack("{s:s, s:s, s:I, s:I, s:b, s:s, s:b, s:s, s:s}", "kernel", h->kernel_release, "cpu_model",
-                         h->cpu_model, "cores", (json_int_t) h->cores, "tsc_khz", (json_int_t) h->tsc_khz,
-                         "tsc_invariant", h->tsc_invariant,
-                         "kvm_flavour", kvm_flavour_to_string(h->kvm), "kvm_usable", h->kvm_usable,
-                         "default_accel", accel_to_string(h->default_accel), "accel_reason", h->accel_reason);
+        json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:s, s:b, s:s, s:s, s:o}", "kernel", h->kernel_release,
+                              "cpu_model", h->cpu_model[0] ? h->cpu_model : "unknown", "cores", (json_int_t) h->cores,
+                              "tsc_invariant", h->tsc_invariant, "kvm_flavour", kvm_flavour_to_string(h->kvm),
+                              "kvm_usable", h->kvm_usable, "default_accel", accel_to_string(h->default_accel),
+                              "accel_reason", h->accel_reason, "degraded", host_degraded(h));
+        if (o && h->tsc_khz)
+                json_object_set_new(o, "tsc_khz", json_integer((json_int_t) h->tsc_khz));
+        return o;
 }

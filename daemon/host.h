@@ -38,6 +38,9 @@ typedef struct HostInfo {
         bool kvm_usable;          /* /dev/kvm opens read-write */
         Accel default_accel;      /* what ACCEL_AUTO resolves to */
         char accel_reason[256];   /* one sentence: why default_accel */
+        int psi_errno;            /* 0: /proc/pressure/cpu reads (PSI, Linux 4.20 + CONFIG_PSI); else why not */
+        bool smaps_pss_anon;      /* smaps_rollup has Pss_Anon (Linux 5.7) */
+        bool pidfd;               /* children are watched through pidfds (Linux 5.3), else SIGCHLD */
 } HostInfo;
 
 /* Probes the host; cheap (a few small /proc and /sys reads). */
@@ -57,4 +60,8 @@ int host_choose_accel(const HostInfo *h, Accel requested, const AccelNeeds *n, A
                       const char **ret_error);
 /* Why a run on accel may have hung here, for a timeout message ("" if no idea). */
 const char *host_hang_hint(const HostInfo *h, Accel accel, bool vmm_has_tcg);
+/* The host object of Describe and of every result's environment.  What the
+ * kernel cannot give is never a silent zero: "tsc_khz" is absent when
+ * unknown, and "degraded" lists one sentence per thing not measured (or
+ * measured another way) on this host and why. */
 json_t *host_to_json(const HostInfo *h);

@@ -474,7 +474,7 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
 
 /* The host as the spec asks (drop caches, pinning), once per run. */
 static int run_host_setup(Run *run) {
-        bool pinned;
+        bool pinned = false;
         int r = run_prepare_host(run, &run->pin, &pinned);
         run->pinned = r >= 0 && pinned;
         return r;

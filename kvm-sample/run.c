@@ -7,7 +7,29 @@
 
 #include "vmm.h"
 
-/* Newer than the linux-libc-dev this may be built against. */
+/* Newer than the linux-libc-dev this may be built against (bullseye's
+ * 5.10 headers end at KVM_EXIT_X86_WRMSR); the values are the ABI's. */
+#ifndef KVM_EXIT_DIRTY_RING_FULL
+#define KVM_EXIT_DIRTY_RING_FULL 31
+#endif
+#ifndef KVM_EXIT_AP_RESET_HOLD
+#define KVM_EXIT_AP_RESET_HOLD 32
+#endif
+#ifndef KVM_EXIT_X86_BUS_LOCK
+#define KVM_EXIT_X86_BUS_LOCK 33
+#endif
+#ifndef KVM_EXIT_XEN
+#define KVM_EXIT_XEN 34
+#endif
+#ifndef KVM_EXIT_RISCV_SBI
+#define KVM_EXIT_RISCV_SBI 35
+#endif
+#ifndef KVM_EXIT_RISCV_CSR
+#define KVM_EXIT_RISCV_CSR 36
+#endif
+#ifndef KVM_EXIT_NOTIFY
+#define KVM_EXIT_NOTIFY 37
+#endif
 #define EXIT_MEMORY_FAULT 38
 #define EXIT_TDX 39
 

@@ -10,7 +10,8 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
       systemd-container mmdebstrap procps initramfs-tools
       libvirt-dev libvirt-daemon-system libvirt-clients libxml2-dev
       scdoc groff-base man-db bash-completion
-      chromium prometheus python3-prometheus-client)
+      chromium prometheus python3-prometheus-client
+      valgrind)
 # systemd-container (systemd-nspawn) and mmdebstrap: test-systemd-host.sh boots
 # a Debian rootfs with systemd as PID 1 to run virtlabd.service for real;
 # mmdebstrap also builds the systemd guest's rootfs (make image-systemd),
@@ -19,6 +20,7 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
 # scdoc: the man pages; chromium: the report is rendered in a real browser by
 # test-report-browser.py; prometheus: its promtool validates the OpenMetrics
 # output (python3-prometheus-client: the strict OpenMetrics parser).
+# valgrind: make check-valgrind; mmdebstrap: also make check-bullseye (Debian 11 rootfs).
 # Not here, on purpose: the build dependencies of the optional patched QEMU
 # (meson ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
 # flex bison dpkg-dev), which modules/edu/qemu/build-patched-qemu.sh

@@ -24,7 +24,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD_ARG=${BUILD:-build}
 case $BUILD_ARG in /*) BUILD=$BUILD_ARG ;; *) BUILD=$ROOT/$BUILD_ARG ;; esac
-IMAGE_DIR=${IMAGE_DIR:-$ROOT/build/images/default}
+IMAGE_DIR=$(realpath -m "${IMAGE_DIR:-$ROOT/build/images/default}")
 NOOP_DIR=$(dirname "$IMAGE_DIR")/noop
 SV=${VIRTLAB_STRATOVIRT:-$(command -v stratovirt || true)}
 IMAGES_IN=/var/lib/virtlab/images # the daemon's default on the system bus (virtlabd --help)
@@ -64,7 +64,7 @@ CG_DIRS=() NSPAWN_PID="" P1="" MERGED=$TMP/root OVERLAY=0 LOOP=""
 # What virtlabd, virtlabctl, kvm-sample and the VMMs need at run time (the
 # sanitizer runtimes for make check SANITIZE=1), systemd and the system bus,
 # useradd and setpriv (passwd, util-linux: both in minbase).
-PKGS=(systemd-sysv udev dbus libevent-2.1-7 libjansson4 libsqlite3-0 libsystemd0 libblkid1
+PKGS=(systemd-sysv udev dbus libevent-2.1-7 libjansson4 libsqlite3-0 libsystemd0 libblkid1 libvirt0 libxml2
         qemu-system-x86 libasan8 libubsan1)
 SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 # The chroot keeps no sources.list: nothing in build/ names a mirror.

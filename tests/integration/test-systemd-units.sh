@@ -256,7 +256,19 @@ else
         check_member() {
                 call "${MEMBER[@]}" -- "$NAME.Describe" >/dev/null
         }
-        check "a member of group virtlab ($POLICY_GROUP, gid $GID, stands in) may call Describe" check_member
+        desc="a member of group virtlab ($POLICY_GROUP, gid $GID, stands in) may call Describe"
+        # dbus-daemon before 1.14 (bullseye: 1.12) takes a caller's groups
+        # from the user database by uid, not from the connection, so a group
+        # given by setpriv cannot stand in there; real members (usermod -aG
+        # virtlab USER) are still matched.
+        dbus_version=$(dbus-daemon --version | sed -n '1s/.* \([0-9][0-9.]*\)$/\1/p')
+        if out=$(check_member 2>&1); then
+                ok "$desc"
+        elif [ "$(printf '%s\n' "$dbus_version" 1.14 | sort -V | head -n1)" != 1.14 ]; then
+                skip "$desc" "dbus-daemon $dbus_version reads groups from the user database, not the connection"
+        else
+                not_ok "$desc" "$out"
+        fi
 fi
 
 # ---- make install --------------------------------------------------------------

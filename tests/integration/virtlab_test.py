@@ -63,14 +63,26 @@ class Tap:
             self.ok(False, label, e.message)
 
     def done(self):
+        # Called from a `finally:` while an exception unwinds (the script
+        # crashed): sys.exit() here would swallow it and the run would look
+        # clean with fewer tests.  A crash is a failure.
+        exc = sys.exc_info()[1]
+        if exc is not None and not isinstance(exc, SystemExit):
+            import traceback
+            self.ok(False, f"the test script ran to its end (it raised {type(exc).__name__})",
+                    "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         print(f"1..{self.n}", flush=True)
         sys.exit(1 if self.failed else 0)
 
 
 class Lab:
-    """A private bus and a virtlabd on it, torn down on exit."""
+    """A private bus and a virtlabd on it, torn down on exit.  wrapper is a
+    command the daemon runs under (["valgrind", …], [old-kernel]); the
+    daemon's pid is then the wrapper's, as both exec in place."""
 
-    def __init__(self):
+    def __init__(self, wrapper=None, start_timeout=10):
+        self.wrapper = list(wrapper or [])
+        self.start_timeout = start_timeout
         self.tmp = tempfile.mkdtemp(prefix="virtlab-test-")
         self.bus_path = os.path.join(self.tmp, "bus")
         self.address = "unix:path=" + self.bus_path
@@ -95,10 +107,13 @@ class Lab:
 
     def start_daemon(self, *extra, env=None, prefix=()):
         log = open(self.daemon_log, "a")
-        self.daemon = subprocess.Popen([*prefix, os.path.join(BUILD, "virtlabd"), "--state-dir", self.state_dir,
-                                        "--image-dir", IMAGE_DIR, *extra],
+        self.daemon = subprocess.Popen([*self.wrapper, *prefix, os.path.join(BUILD, "virtlabd"), "--state-dir",
+                                        self.state_dir, "--image-dir", IMAGE_DIR, *extra],
                                        env={**self.env(), **(env or {})}, stdout=log, stderr=log)
-        wait_for(lambda: self.ctl("describe", "--json").returncode == 0, 10, "virtlabd on the bus")
+        wait_for(lambda: self.daemon.poll() is not None or self.ctl("describe", "--json").returncode == 0,
+                 self.start_timeout, "virtlabd on the bus")
+        if self.daemon.poll() is not None:
+            raise RuntimeError(f"virtlabd exited with status {self.daemon.returncode}: {self.log_tail()}")
         return self.daemon
 
     def ctl(self, *args, timeout=600):
@@ -118,11 +133,11 @@ class Lab:
             return []
         return children_of(self.daemon.pid)
 
-    def stop_daemon(self, sig=signal.SIGTERM):
+    def stop_daemon(self, sig=signal.SIGTERM, timeout=30):
         if self.daemon and self.daemon.poll() is None:
             self.daemon.send_signal(sig)
             try:
-                self.daemon.wait(30)
+                self.daemon.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()

@@ -3,16 +3,36 @@
  * chosen fds inherited, the death signal, ChildWatch (one exit delivery,
  * signals only while unreaped, synchronous kill + reap on free) and ChildRun
  * (capture, the output cap, the deadline, one callback).  Every test ends
- * by checking no child of ours is left, running or zombie. */
+ * by checking no child of ours is left, running or zombie.
+ *
+ * The watch and run tests run twice: with pidfds (when the kernel has them)
+ * and forced onto the SIGCHLD + waitpid fallback of kernels without
+ * pidfd_open; further tests cover what only the fallback must guarantee
+ * (an exit before the watch, others' children left alone, coalesced
+ * signals, SIGCHLD inherited as ignored, no EINTR, two loops at once).  run-tests.sh also runs this
+ * whole program under old-kernel, where pidfd_open really is ENOSYS. */
 #include "child.c"
 
 #include "test-helpers.h"
+
+#include <poll.h>
 
 typedef struct Fixture {
         struct event_base *base;
 } Fixture;
 
 static int setup(void **state) {
+        child_probe(); /* the kernel's real answer */
+        Fixture *f = calloc(1, sizeof(Fixture));
+        f->base = event_base_new();
+        *state = f;
+        return f->base ? 0 : -1;
+}
+
+/* As if pidfd_open answered ENOSYS: every new child goes the SIGCHLD way. */
+static int setup_sigchld(void **state) {
+        child_probe();
+        have_pidfd = FEATURE_NO;
         Fixture *f = calloc(1, sizeof(Fixture));
         f->base = event_base_new();
         *state = f;
@@ -21,9 +41,13 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         Fixture *f = *state;
+        /* Every watch is gone, so the SIGCHLD source must be too. */
+        bool source_left = sigchld_sources != NULL;
         event_base_free(f->base);
         free(f);
-        return 0;
+        have_pidfd = FEATURE_UNKNOWN;
+        child_probe();
+        return source_left ? -1 : 0;
 }
 
 /* Reads fd to EOF into a malloc'd string. */
@@ -102,7 +126,7 @@ static void test_spawn_fds_and_env(void **state) {
                                      &c),
                          0);
         assert_true(c.pid > 0);
-        assert_true(c.pidfd >= 0);
+        assert_true(have_pidfd == FEATURE_YES ? c.pidfd >= 0 : c.pidfd == -EBADF);
         assert_true(c.t_exec >= c.t_fork);
         safe_close(out[1]);
         _cleanup_free_ char *text = read_all(out[0]);
@@ -219,9 +243,12 @@ static void test_watch_exit_once(void **state) {
         assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
         sigusr1_count = 0;
         child_watch_kill(w, SIGUSR1);   /* reaped: a no-op */
-        w->pid = getpid();              /* as if the pid had been recycled by a live process */
-        child_watch_kill(w, SIGUSR1);   /* through the dead child's pidfd: still nothing */
-        w->pid = 0;
+        if (w->pidfd >= 0) {
+                w->pid = getpid();      /* as if the pid had been recycled by a live process */
+                child_watch_kill(w, SIGUSR1); /* through the dead child's pidfd: still nothing */
+                w->pid = 0;
+        } else
+                assert_null(w->source); /* SIGCHLD mode: unlinked once reaped */
         assert_int_equal(sigusr1_count, 0);
         assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
         child_watch_free(w);
@@ -254,6 +281,217 @@ static void test_watch_free_running(void **state) {
         assert_true(no_children());
         loop_for(f->base, 50);
         assert_int_equal(log.calls, 0);
+}
+
+/* ---- the SIGCHLD fallback --------------------------------------------- */
+
+/* State letter of pid in /proc/PID/stat ('Z' for a zombie), 0 if none. */
+static char pid_state(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        _cleanup_free_ char *s = read_file(path);
+        const char *paren = s ? strrchr(s, ')') : NULL;
+        return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+static Child spawn_sh(const char *script) {
+        char *argv[] = { "/bin/sh", "-c", (char *) script, NULL };
+        Child c;
+        assert_int_equal(child_spawn(&(ChildSpawn) { .argv = argv, .stdout_fd = -EBADF, .stderr_fd = -EBADF }, &c), 0);
+        return c;
+}
+
+/* The child exits (a zombie, its SIGCHLD long gone into the default
+ * action) before the watch exists: the exit still arrives, from the loop. */
+static void test_sigchld_exit_before_watch(void **state) {
+        Fixture *f = *state;
+        Child c = spawn_sh("exit 5");
+        assert_int_equal(c.pidfd, -EBADF);
+        usec_t end = now_usec() + 5 * USEC_PER_SEC;
+        while (pid_state(c.pid) != 'Z' && now_usec() < end)
+                (void) usleep(5000);
+        assert_int_equal(pid_state(c.pid), 'Z');
+        ExitLog log = {};
+        ChildWatch *w = NULL;
+        assert_int_equal(child_watch_new(f->base, &c, on_exit_logged, &log, &w), 0);
+        assert_int_equal(log.calls, 0); /* never from inside child_watch_new */
+        LOOP_UNTIL(f->base, log.calls > 0, 2000);
+        assert_true(WIFEXITED(log.status));
+        assert_int_equal(WEXITSTATUS(log.status), 5);
+        child_watch_free(w);
+        assert_true(no_children());
+}
+
+/* A child the watch does not know (someone else's, forked here and
+ * waited for by its owner) is left alone: its zombie and status stay for
+ * its owner's waitpid. */
+static void test_sigchld_leaves_others_alone(void **state) {
+        Fixture *f = *state;
+        pid_t other = fork();
+        assert_true(other >= 0);
+        if (other == 0)
+                _exit(9);
+        ExitLog log = {};
+        ChildWatch *w = watch_sh(f, "exit 3", &log);
+        LOOP_UNTIL(f->base, log.calls > 0, 5000);
+        loop_for(f->base, 50);
+        assert_int_equal(WEXITSTATUS(log.status), 3);
+        int status = 0;
+        assert_int_equal(waitpid(other, &status, 0), other);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 9);
+        child_watch_free(w);
+        assert_true(no_children());
+}
+
+/* Many children ending at once coalesce into fewer SIGCHLDs than exits:
+ * each exit still arrives exactly once, with its own status. */
+static void test_sigchld_many_at_once(void **state) {
+        Fixture *f = *state;
+        enum { N = 24 };
+        ExitLog logs[N] = {};
+        ChildWatch *w[N];
+        char script[64];
+        for (int i = 0; i < N; i++) {
+                snprintf(script, sizeof(script), "sleep 0.2; exit %d", i);
+                w[i] = watch_sh(f, script, &logs[i]);
+        }
+        bool all;
+        usec_t end = now_usec() + 10 * USEC_PER_SEC;
+        do {
+                loop_once(f->base);
+                all = true;
+                for (int i = 0; i < N; i++)
+                        all = all && logs[i].calls > 0;
+        } while (!all && now_usec() < end);
+        loop_for(f->base, 50);
+        for (int i = 0; i < N; i++) {
+                assert_int_equal(logs[i].calls, 1);
+                assert_true(WIFEXITED(logs[i].status));
+                assert_int_equal(WEXITSTATUS(logs[i].status), i);
+                child_watch_free(w[i]);
+        }
+        assert_true(no_children());
+}
+
+typedef struct FreeOther {
+        ChildWatch *other;     /* freed by the first exit's callback */
+        unsigned calls;        /* deliveries */
+} FreeOther;
+
+static void on_exit_free_other(ChildWatch *w, int status, void *userdata) {
+        FreeOther *fo = userdata;
+        fo->calls++;
+        fo->other = child_watch_free(fo->other);
+}
+
+/* The first exit's callback frees the other watch, whose child has exited
+ * too, in the middle of the waitpid pass: nothing is delivered for it, and
+ * neither the pass nor the source trips over the changed list. */
+static void test_sigchld_callback_frees_other(void **state) {
+        Fixture *f = *state;
+        Child a = spawn_sh("exit 0"), b = spawn_sh("exit 0");
+        FreeOther fa = {}, fb = {};
+        ChildWatch *wa = NULL, *wb = NULL;
+        assert_true(wait_pid_dead(a.pid, 5000) && wait_pid_dead(b.pid, 5000));
+        assert_int_equal(child_watch_new(f->base, &a, on_exit_free_other, &fa, &wa), 0);
+        assert_int_equal(child_watch_new(f->base, &b, on_exit_free_other, &fb, &wb), 0);
+        fa.other = wb;
+        fb.other = wa;
+        LOOP_UNTIL(f->base, fa.calls + fb.calls > 0, 5000);
+        loop_for(f->base, 50);
+        assert_int_equal(fa.calls + fb.calls, 1);
+        assert_null(sigchld_sources); /* both gone: the source with them */
+        child_watch_free(fa.calls ? wa : wb);
+        assert_true(no_children());
+}
+
+/* SIGCHLD inherited as ignored would let the kernel reap behind our back:
+ * child_spawn restores the default, and the real status arrives. */
+static void test_sigchld_inherited_ignored(void **state) {
+        Fixture *f = *state;
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old, now;
+        assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+        ExitLog log = {};
+        ChildWatch *w = watch_sh(f, "exit 4", &log);
+        assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
+        assert_true(now.sa_handler != SIG_IGN);
+        LOOP_UNTIL(f->base, log.calls > 0, 5000);
+        assert_true(WIFEXITED(log.status));
+        assert_int_equal(WEXITSTATUS(log.status), 4);
+        child_watch_free(w);
+        assert_int_equal(sigaction(SIGCHLD, &old, NULL), 0);
+        assert_true(no_children());
+}
+
+static bool sigchld_is_blocked(void) {
+        sigset_t m;
+        assert_int_equal(sigprocmask(SIG_BLOCK, NULL, &m), 0);
+        return sigismember(&m, SIGCHLD);
+}
+
+/* While a watch waits, SIGCHLD is blocked (read from a signalfd, so it
+ * interrupts no system call: a poll() across the child's exit is not cut
+ * short); with the last watch gone it is unblocked again. */
+static void test_sigchld_source_lifetime(void **state) {
+        Fixture *f = *state;
+        ExitLog log = {};
+        assert_false(sigchld_is_blocked());
+        ChildWatch *w = watch_sh(f, "sleep 0.1", &log);
+        assert_non_null(sigchld_sources);
+        assert_true(sigchld_is_blocked());
+        usec_t t0 = now_usec();
+        assert_int_equal(poll(NULL, 0, 400), 0); /* not EINTR when the child exits at 100 ms */
+        assert_true(now_usec() - t0 >= 390 * USEC_PER_MSEC);
+        LOOP_UNTIL(f->base, log.calls > 0, 5000);
+        assert_true(WIFEXITED(log.status));
+        assert_null(sigchld_sources);
+        assert_false(sigchld_is_blocked());
+        child_watch_free(w);
+        assert_true(no_children());
+}
+
+/* Two loops with watches at once: whichever reads the SIGCHLD, each
+ * loop's own child is reaped on that loop. */
+static void test_sigchld_two_loops(void **state) {
+        Fixture *f = *state;
+        struct event_base *other = event_base_new();
+        assert_non_null(other);
+        ExitLog la = {}, lb = {};
+        ChildWatch *wa = watch_sh(f, "sleep 0.1; exit 1", &la);
+        char *argv[] = { "/bin/sh", "-c", "sleep 0.1; exit 2", NULL };
+        Child c;
+        ChildWatch *wb = NULL;
+        assert_int_equal(child_spawn(&(ChildSpawn) { .argv = argv, .stdout_fd = -EBADF, .stderr_fd = -EBADF }, &c), 0);
+        assert_int_equal(child_watch_new(other, &c, on_exit_logged, &lb, &wb), 0);
+        usec_t end = now_usec() + 5 * USEC_PER_SEC;
+        while ((la.calls == 0 || lb.calls == 0) && now_usec() < end) {
+                loop_once(f->base);
+                loop_once(other);
+        }
+        assert_int_equal(la.calls, 1);
+        assert_int_equal(lb.calls, 1);
+        assert_int_equal(WEXITSTATUS(la.status), 1);
+        assert_int_equal(WEXITSTATUS(lb.status), 2);
+        child_watch_free(wa);
+        child_watch_free(wb);
+        assert_null(sigchld_sources);
+        event_base_free(other);
+        assert_true(no_children());
+}
+
+/* The probe agrees with the kernel: pidfd exactly when pidfd_open works. */
+static void test_probe(void **state) {
+        int fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+        bool works = fd >= 0 || errno != ENOSYS;
+        safe_close(fd);
+        have_pidfd = FEATURE_UNKNOWN;
+        assert_string_equal(child_supervision(), works ? "pidfd" : "sigchld");
+        Child c = spawn_sh("exit 0");
+        assert_true(works ? c.pidfd >= 0 : c.pidfd == -EBADF);
+        assert_int_equal(waitpid(c.pid, NULL, 0), c.pid);
+        safe_close(c.pidfd);
+        assert_true(no_children());
 }
 
 /* ---- ChildRun --------------------------------------------------------- */
@@ -424,6 +662,10 @@ static void test_describe_status(void **state) {
         assert_string_equal(buf, "killed by SIGSYS (a seccomp filter refused a system call)");
         child_describe_status(0x137f, buf, sizeof(buf)); /* stopped by SIGSTOP */
         assert_string_equal(buf, "ended with wait status 0x137f");
+        child_describe_status(SIGTERM | 0x80, buf, sizeof(buf)); /* with a core dump */
+        assert_string_equal(buf, "killed by SIGTERM");
+        child_describe_status(CHILD_STATUS_LOST, buf, sizeof(buf));
+        assert_string_equal(buf, "was reaped by someone else (exit status lost)");
 }
 
 int main(void) {
@@ -432,16 +674,26 @@ int main(void) {
                 cmocka_unit_test(test_spawn_exec_failure),
                 cmocka_unit_test(test_spawn_fds_and_env),
                 cmocka_unit_test(test_spawn_pdeathsig),
-                cmocka_unit_test_setup_teardown(test_watch_exit_once, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_watch_kill_running, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_watch_free_running, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_run_capture, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_run_output_cap, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_run_deadline, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_run_deadline_grandchild_holds_pipe, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_run_kill, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_run_free_running, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_run_exec_failure, setup, teardown),
+#define BOTH_WAYS(t) cmocka_unit_test_setup_teardown(t, setup, teardown), \
+                     { #t "_sigchld", t, setup_sigchld, teardown, NULL }
+                BOTH_WAYS(test_watch_exit_once),
+                BOTH_WAYS(test_watch_kill_running),
+                BOTH_WAYS(test_watch_free_running),
+                BOTH_WAYS(test_run_capture),
+                BOTH_WAYS(test_run_output_cap),
+                BOTH_WAYS(test_run_deadline),
+                BOTH_WAYS(test_run_deadline_grandchild_holds_pipe),
+                BOTH_WAYS(test_run_kill),
+                BOTH_WAYS(test_run_free_running),
+                BOTH_WAYS(test_run_exec_failure),
+                cmocka_unit_test_setup_teardown(test_sigchld_exit_before_watch, setup_sigchld, teardown),
+                cmocka_unit_test_setup_teardown(test_sigchld_leaves_others_alone, setup_sigchld, teardown),
+                cmocka_unit_test_setup_teardown(test_sigchld_many_at_once, setup_sigchld, teardown),
+                cmocka_unit_test_setup_teardown(test_sigchld_callback_frees_other, setup_sigchld, teardown),
+                cmocka_unit_test_setup_teardown(test_sigchld_inherited_ignored, setup_sigchld, teardown),
+                cmocka_unit_test_setup_teardown(test_sigchld_source_lifetime, setup_sigchld, teardown),
+                cmocka_unit_test_setup_teardown(test_sigchld_two_loops, setup_sigchld, teardown),
+                cmocka_unit_test(test_probe),
                 cmocka_unit_test(test_describe_status),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
