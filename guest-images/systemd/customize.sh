@@ -5,6 +5,9 @@
 #   /usr/bin/virtlab-bench            the bench kinds' guest side
 #   root's password                   "virtlab-root" (a lab guest without network;
 #                                     --console-login root:virtlab-root)
+#   no getty generator                a serial getty started at boot would print its
+#                                     "login:" prompt into the reporter's frames on the
+#                                     same console; virtlab-report starts it after them
 #
 #   customize.sh DIR MARKER BENCH_SCRIPT
 set -eu
@@ -18,6 +21,10 @@ chmod 0755 "$dir/usr/local/sbin/virtlab-report"
 install -m 0644 "$here/virtlab-report.service" "$dir/etc/systemd/system/virtlab-report.service"
 ln -sf /etc/systemd/system/virtlab-report.service "$dir/etc/systemd/system/multi-user.target.wants/virtlab-report.service"
 install -m 0755 "$bench" "$dir/usr/bin/virtlab-bench"
+# A generator linked to /dev/null in /etc is masked (systemd.generator(7));
+# serial-getty@ttyS0.service itself stays, for virtlab-report to start.
+install -d "$dir/etc/systemd/system-generators"
+ln -sf /dev/null "$dir/etc/systemd/system-generators/systemd-getty-generator"
 
 # busybox's mkpasswd: a SHA-512 crypt() hash without chroot or openssl.
 hash=$(busybox mkpasswd -m sha512 virtlab-root)
