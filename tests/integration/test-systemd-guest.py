@@ -64,8 +64,11 @@ def test_boot(lab):
     # reporter's marker comes after systemd's total on the guest's clock and
     # after the guest's uptime on ours.
     up, boot = r.get("guest_uptime_at_init_ms", 0), r.get("boot_ms", 0)
-    tap.ok(t <= up < boot and 0 < r.get("t_kernel_ms", 0) < boot - up + 5000,
-           "the two clocks line up: total <= uptime at the marker < boot_ms", phases)
+    # Under TCG on a loaded host the guest's clock need not keep ours' pace
+    # exactly (one microvm run: uptime 52.24 s at the marker, boot_ms 51.96 s;
+    # docs/measurements.md): the two agree within 3 %.
+    tap.ok(t <= up < boot * 1.03 and 0 < r.get("t_kernel_ms", 0) < abs(boot - up) + 5000,
+           "the two clocks line up: total <= uptime at the marker ~ boot_ms (within 3 %)", phases)
     tap.ok(all(m in doc["metrics"] for m in ("systemd_kernel_ms", "systemd_userspace_ms", "systemd_total_ms")) and
            "systemd_total_ms" in doc["summary"], "the guest's clock is a metric with statistics", doc["metrics"])
     tap.ok(r.get("console_output", "").strip() in ("running", "degraded") and r.get("console_rc") in (0, 1),
@@ -74,6 +77,14 @@ def test_boot(lab):
     cmd = r.get("cmdline", "")
     tap.ok("root=/dev/vda" in cmd and "tsc=reliable" in cmd and "snapshot=on" in " ".join(r.get("vmm_argv", [])),
            "root on the image's disk, seen through snapshot=on", cmd)
+    try:
+        with open(r.get("console_log", ""), errors="replace") as f:
+            log = f.read()
+    except OSError:
+        log = ""
+    res = log.find("@@VIRTLAB-RESULT@@")
+    tap.ok(0 < res < log.find("login:") and "login:" not in log[:res],
+           "no getty prompt before the reporter's result (it would land inside its frames)", log[:res][-800:])
     after = os.stat(disk)
     tap.ok((after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size),
            "the image's disk is left as built")
