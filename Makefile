@@ -108,6 +108,9 @@ image-systemd:
 deps:
 	tools/install-deps.sh
 
+# The systemd guest is built by its test (test-systemd-guest.py: make
+# image-systemd beside IMAGE_DIR, cached; skipped, saying why, where apt's
+# sources are unreachable) and booted once there.
 check: all man $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL) image
 	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/run-tests.sh
 
