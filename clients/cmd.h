@@ -18,6 +18,10 @@ int cmd_describe(Args *a);
 int cmd_experiment(Args *a);
 extern const OptionGroup kvm_sample_group;
 extern const OptionGroup density_group;
+/* --kernel --initrd --disk --append --marker: a guest of the caller's */
+extern const OptionGroup guest_group;
+/* --console-login --console-command (boot) */
+extern const OptionGroup console_group;
 /* Starts experiment kind with a's spec and waits for it.  Without ret_id it
  * prints the result; with ret_id it does not, and sets *ret_id (EXIT_OK only
  * when the job is done).  With --no-wait it prints the job id and returns. */

@@ -6,11 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "util.h"
 
 static int add(ClientFiles *f, const char *role, const char *path, int flags, const char *what) {
+        if (f->n == CLIENT_FILES_MAX) {
+                fprintf(stderr, "virtlabctl: too many files (at most %d)\n", CLIENT_FILES_MAX);
+                return -1;
+        }
         int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 fprintf(stderr, "virtlabctl: cannot open %s '%s': %s\n", what, path, strerror(errno));
@@ -22,9 +27,10 @@ static int add(ClientFiles *f, const char *role, const char *path, int flags, co
         return 0;
 }
 
-/* DIR/image.json and every kernel/initrd file it names (relative to DIR). */
+/* DIR/image.json and every kernel/initrd/disk file it names (relative to
+ * DIR); the disk read-only, for the daemon never writes it. */
 static int open_image(ClientFiles *f, const char *dir) {
-        static const char *const keys[] = { "vmlinux", "bzimage", "raw", "initramfs" };
+        static const char *const keys[] = { "vmlinux", "bzimage", "raw", "initramfs", "disk_image" };
         char path[4096];
         snprintf(path, sizeof(path), "%s/image.json", dir);
         if (add(f, "image.json", path, O_RDONLY, "the guest image") < 0)
@@ -51,15 +57,47 @@ static int open_image(ClientFiles *f, const char *dir) {
         return 0;
 }
 
+/* The console password as a sealed memfd: no file on disk ever holds it. */
+static int add_secret(ClientFiles *f, json_t *spec) {
+        const char *s = json_string_value(json_object_get(spec, CLIENT_SECRET_KEY));
+        if (!s)
+                return 0;
+        int fd = memfd_create("console_password", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        size_t len = strlen(s);
+        if (fd < 0 || write(fd, s, len) != (ssize_t) len || fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW) < 0 ||
+            f->n == CLIENT_FILES_MAX) {
+                fprintf(stderr, "virtlabctl: cannot pass the console password: %s\n", strerror(errno ?: E2BIG));
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        json_object_del(spec, CLIENT_SECRET_KEY);
+        f->role[f->n] = "console_password";
+        f->path[f->n] = strdup("(--console-login's password)");
+        f->fd[f->n++] = fd;
+        return 0;
+}
+
 int client_files_open(json_t *spec, ClientFiles *ret) {
         ClientFiles f = { .n = 0 };
         const char *image = json_string_value(json_object_get(spec, "image"));
         const char *disk = json_string_value(json_object_get(spec, "disk"));
+        const char *kernel = json_string_value(json_object_get(spec, "kernel"));
+        const char *initrd = json_string_value(json_object_get(spec, "initrd"));
+        const char *disk_image = json_string_value(json_object_get(spec, "disk_image"));
         int r = 0;
         if (image && strchr(image, '/'))
                 r = open_image(&f, image);
         if (r == 0 && disk)
                 r = add(&f, "disk", disk, O_RDWR, "disk");
+        if (r == 0 && kernel)
+                r = add(&f, "kernel", kernel, O_RDONLY, "kernel");
+        if (r == 0 && initrd)
+                r = add(&f, "initrd", initrd, O_RDONLY, "initrd");
+        if (r == 0 && disk_image)
+                r = add(&f, "disk_image", disk_image, O_RDONLY, "disk");
+        if (r == 0)
+                r = add_secret(&f, spec);
         if (r < 0) {
                 client_files_close(&f);
                 return -1;

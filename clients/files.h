@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 #define CLIENT_FILES_MAX 8
+/* A spec key only the client knows: the console password, which
+ * client_files_open() takes out of the spec and passes as a file. */
+#define CLIENT_SECRET_KEY "@console_password"
 
 typedef struct ClientFiles {
         const char *role[CLIENT_FILES_MAX]; /* "image.json", "vmlinux", …, "disk" (static strings) */
@@ -17,8 +20,11 @@ typedef struct ClientFiles {
         size_t n;                           /* entries */
 } ClientFiles;
 
-/* Opens what spec names ("image" with a '/', "disk").  0 with *ret filled
- * (n may be 0), or -1 after printing which file could not be opened. */
+/* Opens what spec names ("image" with a '/' and the files its image.json
+ * names, "disk" read-write; "kernel", "initrd", "disk_image" read-only),
+ * and turns CLIENT_SECRET_KEY into a sealed memfd (removed from spec).  0
+ * with *ret filled (n may be 0), or -1 after printing which file could not
+ * be opened. */
 int client_files_open(json_t *spec, ClientFiles *ret);
 void client_files_close(ClientFiles *f);
 /* virtlabd names the files it was handed by role only ("image.json (passed

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "human.h"
 #include "mtree.h"
 
 static const char *const format_table[_OUTPUT_FORMAT_MAX] = {
@@ -122,6 +123,50 @@ static json_t *last_run_with(json_t *doc, const char *key) {
         size_t i;
         json_array_foreach(runs, i, r) if (json_object_get(r, key)) run = r;
         return run;
+}
+
+/* "mean ± CI95" of metric for people (3 significant figures), "-" when the
+ * boot had no such moment. */
+static char *clock_cell(json_t *doc, const char *metric, char *buf, size_t size) {
+        json_t *st = metric ? json_object_get(json_object_get(doc, "summary"), metric) : NULL;
+        if (!st)
+                return strcpy(buf, "-");
+        HumanMetric m = human_metric(metric);
+        return human_mean_ci(&m, num(st, "mean"), (num(st, "ci95_high") - num(st, "ci95_low")) / 2, buf, size);
+}
+
+/* One row of the two-clocks table: a moment or phase on each clock. */
+static void clock_row(FILE *f, json_t *doc, const char *what, const char *guest, const char *host, const char *note) {
+        char g[48], h[48];
+        fprintf(f, "  %-34s %16s %16s  %s\n", what, clock_cell(doc, guest, g, sizeof(g)), clock_cell(doc, host, h, sizeof(h)),
+                note);
+}
+
+static double mean_of(json_t *doc, const char *metric) {
+        return num(json_object_get(json_object_get(doc, "summary"), metric), "mean");
+}
+
+/* A boot that reports systemd-analyze time: its clock beside ours, phase by
+ * phase (docs/measurements.md, "Two clocks"). */
+static void print_clocks(FILE *f, json_t *doc) {
+        double uptime = mean_of(doc, "guest_uptime_at_init_ms"), boot = mean_of(doc, "boot_ms");
+        json_t *run = last_run_with(doc, "systemd_target");
+        char target[160], diff[48];
+        if (!json_object_get(json_object_get(doc, "summary"), "systemd_total_ms"))
+                return;
+        snprintf(target, sizeof(target), "userspace, to %s", run ? str(run, "systemd_target") : "the default target");
+        fprintf(f, "  %-34s %16s %16s\n  %-34s %16s %16s\n", "Two clocks (ms, mean ± CI95)", "guest: systemd",
+                "host: virtlabd", "", "(its own clock)", "(from VMM spawn)");
+        clock_row(f, doc, "VMM start to the kernel's banner", NULL, "t_kernel_ms", "before the guest has a clock");
+        clock_row(f, doc, "firmware (EFI)", "systemd_firmware_ms", NULL, "");
+        clock_row(f, doc, "loader (EFI)", "systemd_loader_ms", NULL, "");
+        clock_row(f, doc, "kernel (+ initramfs-tools)", "systemd_kernel_ms", NULL, "");
+        clock_row(f, doc, "initrd (systemd in the initrd)", "systemd_initrd_ms", NULL, "");
+        clock_row(f, doc, target, "systemd_userspace_ms", NULL, "");
+        clock_row(f, doc, "boot finished (systemd's total)", "systemd_total_ms", NULL, "");
+        clock_row(f, doc, "the reporter's marker", "guest_uptime_at_init_ms", "boot_ms", "guest: its uptime; host: boot_ms");
+        fprintf(f, "  %-34s %16s %16s  %s\n\n", "host minus guest at the marker", "-", human_sig(boot - uptime, 3, diff, sizeof(diff)),
+                "VMM start, firmware, kernel loading: unseen by the guest");
 }
 
 /* edu: one row per feature of the last run, then the driver's probe line. */
@@ -275,6 +320,7 @@ void output_results(FILE *f, json_t *const *docs, size_t n, OutputFormat fmt) {
         default:
                 for (size_t k = 0; k < n; k++) {
                         print_table(f, docs[k]);
+                        print_clocks(f, docs[k]);
                         print_pmap(f, docs[k]);
                         if (strcmp(str(docs[k], "kind"), "edu") == 0)
                                 print_edu(f, docs[k]);

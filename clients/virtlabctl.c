@@ -14,6 +14,8 @@
 /* Option groups per verb: its own first (they win over a same-named common
  * option, e.g. compare's --vmm A,B), then the shared ones. */
 static const OptionGroup *const experiment_groups[] = { &args_experiment_group, NULL };
+static const OptionGroup *const boot_groups[] = { &guest_group, &console_group, &args_experiment_group, NULL };
+static const OptionGroup *const memory_groups[] = { &guest_group, &args_experiment_group, NULL };
 static const OptionGroup *const kvm_sample_groups[] = { &kvm_sample_group, &args_experiment_group, NULL };
 static const OptionGroup *const density_groups[] = { &density_group, &args_experiment_group, NULL };
 static const OptionGroup *const bench_groups[] = { &bench_group, &args_experiment_group, NULL };
@@ -27,9 +29,11 @@ static const OptionGroup *const report_groups[] = { &report_group, NULL };
  * experiment kind (the daemon names the known ones, see describe). */
 static const Verb verbs[] = {
         { .name = "describe", .run = cmd_describe, .summary = "Host, accelerator, VMMs, guest image, store." },
-        { .name = "boot", .run = cmd_experiment, .groups = experiment_groups,
-          .summary = "Boot-time experiment (spawn → guest init marker)." },
-        { .name = "memory", .run = cmd_experiment, .groups = experiment_groups,
+        { .name = "boot", .run = cmd_experiment, .groups = boot_groups,
+          .summary = "Boot-time experiment (spawn → guest init marker); --image systemd adds the guest's own\n"
+                     "systemd-analyze time; --kernel/--initrd/--disk/--marker boot a guest of your own\n"
+                     "(docs/guests.md)." },
+        { .name = "memory", .run = cmd_experiment, .groups = memory_groups,
           .summary = "VMM memory footprint experiment (smaps / pmap)." },
         { .name = "density", .run = cmd_experiment, .groups = density_groups,
           .summary = "Many VMs at once (noop image by default): per-VM RSS/PSS/USS/Pss_Anon as the count grows,\n"
@@ -69,7 +73,11 @@ static void help(void) {
         printf("Usage: virtlabctl [OPTIONS] COMMAND [ARGS]\n\n"
                "Commands:\n"
                "  describe               host, accelerator, VMMs, guest image, store\n"
-               "  boot                   boot-time experiment (spawn → guest init marker)\n"
+               "  boot                   boot-time experiment (spawn → guest init marker); --image systemd:\n"
+               "                         also the guest's own systemd-analyze time; your own guest:\n"
+               "                         --kernel FILE[,format=F] [--initrd FILE] [--disk FILE[,format=F]]\n"
+               "                         [--append WORDS] --marker REGEX [--console-login USER[:PASSWORD]\n"
+               "                         --console-command CMD] (docs/guests.md)\n"
                "  memory                 VMM memory footprint experiment (smaps / pmap)\n"
                "  density                many VMs at once: --count N [10] --step N [10] --parallel P [1]\n"
                "                         --min-free MIB; per-VM memory by count, boot time by index\n"
@@ -109,7 +117,7 @@ static void help(void) {
                "  --settle-ms MS         wait after init before measuring  [500]\n"
                "  --pin CPUS             pin the VMM to these host CPUs (0, 0-1, 0,2)\n"
                "  --drop-caches          sync and drop the page cache before every run (root)\n"
-               "  --image DIR            guest image directory (image.json)\n"
+               "  --image NAME|DIR       default, noop, systemd, or a guest image directory (image.json)\n"
                "  --param KEY=VALUE      any other spec field (VALUE is JSON or a string)\n"
                "  --job ID               mtree: read the tree of the VM job ID is running now\n"
                "  --no-wait              print the job id and return at once\n\n"

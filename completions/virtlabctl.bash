@@ -84,11 +84,11 @@ _virtlabctl()
         --device) COMPREPLY=($(compgen -W "edu" -- "$cur")); return ;;
         --modes) _virtlabctl_list "$cur" "seq rnd rndrd rndwr seqrd seqwr"; return ;;
         --image)
-            COMPREPLY=($(compgen -W "default noop" -- "$cur"))
+            COMPREPLY=($(compgen -W "default noop systemd" -- "$cur"))
             _filedir -d
             return ;;
         --out | --report) _filedir -d; return ;;
-        --baseline | --save-baseline | --junit | --openmetrics | --disk) _filedir; return ;;
+        --baseline | --save-baseline | --junit | --openmetrics | --disk | --kernel | --initrd) _filedir; return ;;
         --job) COMPREPLY=($(compgen -W "$(_virtlabctl_jobs "$prog")" -- "$cur")); return ;;
     esac
 

@@ -6,17 +6,29 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "sha256.h"
 #include "spec.h"
 #include "util.h"
 
 static const char *const roles[] = { CALLER_FILE_IMAGE_JSON, "vmlinux", "bzimage", "raw", "initramfs",
-                                     CALLER_FILE_DISK, NULL };
+                                     CALLER_FILE_DISK, CALLER_FILE_DISK_IMAGE, CALLER_FILE_KERNEL, CALLER_FILE_INITRD,
+                                     CALLER_FILE_CONSOLE_PASSWORD, NULL };
+static const char *const image_parts[] = { "vmlinux", "bzimage", "raw", "initramfs", CALLER_FILE_KERNEL,
+                                           CALLER_FILE_INITRD, NULL };
 
-static bool known_role(const char *role) {
-        for (const char *const *r = roles; *r; r++)
+static bool in_list(const char *const *list, const char *role) {
+        for (const char *const *r = list; *r; r++)
                 if (streq(*r, role))
                         return true;
         return false;
+}
+
+static bool known_role(const char *role) {
+        return in_list(roles, role);
+}
+
+bool caller_file_is_image_part(const char *role) {
+        return in_list(image_parts, role);
 }
 
 /* Checks what the fd is and how it was opened: a caller may only hand us
@@ -28,7 +40,7 @@ static int check_fd(const char *role, int fd, bool *ret_writable, char **ret_err
                 return spec_fail(ret_error, "File '%s' is not an open file descriptor", role);
         if ((fl & O_PATH) == O_PATH)
                 return spec_fail(ret_error, "File '%s' is an O_PATH descriptor: open it for reading", role);
-        bool disk = streq(role, CALLER_FILE_DISK);
+        bool disk = streq(role, CALLER_FILE_DISK) || streq(role, CALLER_FILE_DISK_IMAGE);
         if (!S_ISREG(st.st_mode) && !(disk && S_ISBLK(st.st_mode)))
                 return spec_fail(ret_error, "File '%s' is not a regular file%s", role, disk ? " or block device" : "");
         int acc = fl & O_ACCMODE;
@@ -43,7 +55,7 @@ int caller_files_add(CallerFiles *f, const char *role, int fd, char **ret_error)
         bool writable = false;
         if (!known_role(role))
                 return spec_fail(ret_error, "Unknown file role '%s' (known: image.json, vmlinux, bzimage, raw, initramfs, "
-                                            "disk)", spec_echo_str(role, b));
+                                            "disk, disk_image, kernel, initrd, console_password)", spec_echo_str(role, b));
         if (caller_files_get(f, role))
                 return spec_fail(ret_error, "File '%s' passed twice", role);
         if (f->n == CALLER_FILES_MAX)
@@ -70,6 +82,8 @@ int caller_files_seal_copy(CallerFiles *f, const char *role) {
                 return -errno;
         char buf[65536];
         off_t off = 0;
+        Sha256 h;
+        sha256_init(&h);
         for (;;) {
                 ssize_t k = pread(c->fd, buf, sizeof(buf), off);
                 if (k < 0 && errno == EINTR)
@@ -78,6 +92,7 @@ int caller_files_seal_copy(CallerFiles *f, const char *role) {
                         return -errno;
                 if (k == 0)
                         break;
+                sha256_update(&h, buf, (size_t) k);
                 for (ssize_t done = 0; done < k;) {
                         ssize_t w = write(m, buf + done, (size_t) (k - done));
                         if (w < 0)
@@ -91,6 +106,39 @@ int caller_files_seal_copy(CallerFiles *f, const char *role) {
         safe_close(c->fd);
         c->fd = TAKE_FD(m);
         c->writable = false;
+        sha256_final_hex(&h, c->sha256);
+        return 0;
+}
+
+int caller_files_take_text(CallerFiles *f, const char *role, size_t max, char **ret) {
+        CallerFile *c = (CallerFile *) caller_files_get(f, role);
+        if (!c)
+                return -ENOENT;
+        _cleanup_free_ char *s = malloc(max + 2);
+        if (!s)
+                return -ENOMEM;
+        size_t len = 0;
+        while (len < max + 1) {
+                ssize_t k = pread(c->fd, s + len, max + 1 - len, (off_t) len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        int r = len > max ? -EFBIG : memchr(s, 0, len) || memchr(s, '\n', len) || memchr(s, '\r', len) ? -EBADMSG : 0;
+        s[len] = 0;
+        /* Gone from the list at once: nothing later hands this fd to a VMM. */
+        safe_close(c->fd);
+        *c = f->files[--f->n];
+        f->files[f->n] = (CallerFile) { .fd = -EBADF };
+        if (r < 0) {
+                explicit_bzero(s, len);
+                return r;
+        }
+        *ret = TAKE_PTR(s);
         return 0;
 }
 

@@ -57,16 +57,36 @@ static void take_result(GuestConsole *gc, const char *json_text) {
         gc->result = res;
 }
 
+void guest_console_set_marker_regex(GuestConsole *gc, const regex_t *re, bool result_at_marker) {
+        gc->marker_re = re;
+        gc->result_at_marker = result_at_marker;
+}
+
+static bool marker_in(const GuestConsole *gc, const char *text) {
+        return gc->marker_re ? regexec(gc->marker_re, text, 0, NULL, 0) == 0 : strstr(text, gc->marker) != NULL;
+}
+
+/* The marker seen: GUEST_LINE_INIT, and the result it stands for. */
+static unsigned take_marker(GuestConsole *gc, const char *text) {
+        gc->seen_init = true;
+        if (!gc->result_at_marker || gc->result || gc->result_error[0])
+                return GUEST_LINE_INIT;
+        gc->result = json_pack("{s:s, s:i, s:s%}", "job", "boot", "rc", 0, "marker_line", text, utf8_prefix_len(text, 200));
+        return GUEST_LINE_INIT | GUEST_LINE_RESULT;
+}
+
+unsigned guest_console_feed_partial(GuestConsole *gc, const char *text) {
+        return !gc->seen_init && gc->marker_re && marker_in(gc, text) ? take_marker(gc, text) : 0;
+}
+
 unsigned guest_console_feed(GuestConsole *gc, const char *line) {
         unsigned ev = 0;
         if (!gc->seen_kernel && strstr(line, GUEST_KERNEL_BANNER)) {
                 gc->seen_kernel = true;
                 ev |= GUEST_LINE_KERNEL;
         }
-        if (!gc->seen_init && strstr(line, gc->marker)) {
-                gc->seen_init = true;
-                ev |= GUEST_LINE_INIT;
-        }
+        if (!gc->seen_init && marker_in(gc, line))
+                ev |= take_marker(gc, line);
         if (strncmp(line, GUEST_FRAME_END, strlen(GUEST_FRAME_END)) == 0)
                 gc->in_frame = false;
         else if (gc->in_frame) {

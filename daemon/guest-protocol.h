@@ -17,6 +17,7 @@
  * parser needs jansson. */
 #pragma once
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,8 @@ typedef struct GuestConsole {
         size_t output_len;         /* bytes in output */
         struct json_t *result;     /* the result object, NULL before it (or when it did not parse) */
         char result_error[256];    /* why the result frame was rejected, "" if it was not */
+        const regex_t *marker_re;  /* a guest of the caller's: its marker as a regex (borrowed), NULL: marker */
+        bool result_at_marker;     /* the guest prints no result frame: the marker is its result */
 } GuestConsole;
 
 /* Starts a parser for an image whose marker is `marker` (NULL: the default). */
@@ -60,5 +63,13 @@ void guest_console_done(GuestConsole *gc);
 /* Feeds one console line (no line ending); returns the GuestLineEvent bits.
  * A result frame is taken once: later ones are ignored. */
 unsigned guest_console_feed(GuestConsole *gc, const char *line);
+/* A guest that is not virtlab's own (bring your own): re replaces the
+ * literal marker and is matched on unfinished lines too (a login prompt
+ * has no newline); with result_at_marker the marker also stands for the
+ * result frame such a guest never prints ({"job":"boot","rc":0}). */
+void guest_console_set_marker_regex(GuestConsole *gc, const regex_t *re, bool result_at_marker);
+/* Feeds the unfinished line so far: only a regex marker is looked for
+ * there.  Returns GuestLineEvent bits like guest_console_feed(). */
+unsigned guest_console_feed_partial(GuestConsole *gc, const char *text);
 /* True for printk lines ("[    1.234567] ..."), which are never job output. */
 bool guest_is_printk_line(const char *line);

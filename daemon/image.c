@@ -7,8 +7,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "guest-file.h"
+#include "sha256.h"
+#include "spec.h"
 #include "utf8.h"
 #include "util.h"
+
+#define CALLER_IMAGE "image.json (passed by the caller)"
+/* What a bring-your-own guest's command line starts from. */
+#define PARTS_CMDLINE_BASE "console=ttyS0"
 
 static const char *const phase_names[_IMAGE_PHASE_MAX] = {
         [IMAGE_PHASE_CONSOLE] = "console",
@@ -87,6 +94,26 @@ static int read_kernels(Image *img, const char *path, char **ret_error) {
         return any ? 0 : fail(ret_error, "Guest image %s lacks a kernel (field '%s', 'bzimage' or 'raw')", path, "vmlinux");
 }
 
+/* The disk an image boots from, and its format. */
+static int read_disk(Image *img, const char *path, char **ret_error) {
+        const char *format = NULL;
+        int r = string_field(img, path, "disk_image", false, &img->disk, ret_error);
+        r = r ?: string_field(img, path, "disk_image_format", false, &format, ret_error);
+        if (r < 0)
+                return r;
+        img->disk_format = format ? disk_format_from_string(format) : DISK_FORMAT_RAW;
+        if (img->disk_format < 0)
+                return fail(ret_error, "Guest image %s: field '%s' must be raw or qcow2", path, "disk_image_format");
+        return 0;
+}
+
+static int read_clock(Image *img, const char *path, char **ret_error) {
+        int r = string_field(img, path, "guest_clock", false, &img->clock, ret_error);
+        if (r == 0 && img->clock && !streq(img->clock, "systemd-analyze"))
+                return fail(ret_error, "Guest image %s: field '%s' must be \"systemd-analyze\"", path, "guest_clock");
+        return r;
+}
+
 static int image_parse(Image *img, const char *path, char **ret_error) {
         int r = string_field(img, path, "name", true, &img->name, ret_error);
         r = r ?: string_field(img, path, "marker", true, &img->marker, ret_error);
@@ -98,6 +125,10 @@ static int image_parse(Image *img, const char *path, char **ret_error) {
         r = r ?: bool_field(img, path, "powers_off", true, &img->powers_off, ret_error);
         r = r ?: bool_field(img, path, "paravirt_kvm_ok", false, &img->paravirt_kvm_ok, ret_error);
         r = r ?: bool_field(img, path, "touch_ram", false, &img->touch_ram, ret_error);
+        r = r ?: bool_field(img, path, "sysbench", false, &img->has_sysbench, ret_error);
+        r = r ?: bool_field(img, path, "reports", true, &img->reports, ret_error);
+        r = r ?: read_disk(img, path, ret_error);
+        r = r ?: read_clock(img, path, ret_error);
         if (r < 0)
                 return r;
         img->guest = img->guest ?: "linux";
@@ -107,8 +138,15 @@ static int image_parse(Image *img, const char *path, char **ret_error) {
         return 0;
 }
 
+static Image *image_new(void) {
+        Image *img = calloc(1, sizeof(Image));
+        if (img)
+                img->disk_fd = -EBADF;
+        return img;
+}
+
 int image_from_json(json_t *doc, const char *dir, Image **ret, char **ret_error) {
-        _cleanup_(image_freep) Image *img = calloc(1, sizeof(Image));
+        _cleanup_(image_freep) Image *img = image_new();
         char path[4096];
         if (!img || !(img->dir = strdup(dir)))
                 return -ENOMEM;
@@ -152,6 +190,29 @@ int image_load(const char *dir, Image **ret, char **ret_error) {
         return image_from_json(doc, dir, ret, ret_error);
 }
 
+/* The caller's disk of its image: its fd, checked to be what the image
+ * says (a disk is too large to copy: the VMM gets the fd, per run). */
+static int image_take_caller_disk(Image *img, CallerFiles *files, char **ret_error) {
+        json_t *v = json_object_get(img->doc, "disk_image");
+        const char *format = json_string_value(json_object_get(img->doc, "disk_image_format"));
+        char why[256];
+        DiskFormat f;
+        if (!v)
+                return 0;
+        const CallerFile *c = caller_files_get(files, CALLER_FILE_DISK_IMAGE);
+        if (!c)
+                return fail(ret_error, "Guest image %s names a '%s' file, but no file was passed for it", CALLER_IMAGE,
+                            "disk_image");
+        int r = guest_disk_probe(c->fd, format ? disk_format_from_string(format) : DISK_FORMAT_RAW, &f, why, sizeof(why));
+        if (r < 0)
+                return fail(ret_error, "Guest image %s: its disk_image %s", CALLER_IMAGE, r == -EMEDIUMTYPE ? why : strerror(-r));
+        img->disk_fd = c->fd;
+        if (json_object_set(img->doc, "disk_image_caller_path", v) < 0 ||
+            json_object_set_new(img->doc, "disk_image", json_string("(passed by the caller)")) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* The caller's image: image.json from its fd, and every file it names
  * replaced by the fd the caller passed for that key. */
 static int image_take_caller_files(Image *img, CallerFiles *files, char **ret_error) {
@@ -179,7 +240,7 @@ static int image_take_caller_files(Image *img, CallerFiles *files, char **ret_er
 }
 
 int image_from_caller(CallerFiles *files, Image **ret, char **ret_error) {
-        _cleanup_(image_freep) Image *img = calloc(1, sizeof(Image));
+        _cleanup_(image_freep) Image *img = image_new();
         int fd = caller_files_fd(files, CALLER_FILE_IMAGE_JSON);
         if (!img)
                 return -ENOMEM;
@@ -192,9 +253,11 @@ int image_from_caller(CallerFiles *files, Image **ret, char **ret_error) {
         if (!json_is_object(img->doc))
                 return fail(ret_error, "Guest image %s: %s must be a JSON object", "(passed by the caller)", "image.json");
         int r = image_take_caller_files(img, files, ret_error);
-        r = r ?: image_parse(img, "image.json (passed by the caller)", ret_error);
+        r = r ?: image_take_caller_disk(img, files, ret_error);
+        r = r ?: image_parse(img, CALLER_IMAGE, ret_error);
         if (r < 0)
                 return r;
+        img->disk = NULL; /* the caller's: disk_fd */
         *ret = TAKE_PTR(img);
         return 0;
 }
@@ -202,6 +265,9 @@ int image_from_caller(CallerFiles *files, Image **ret, char **ret_error) {
 Image *image_free(Image *img) {
         if (!img)
                 return NULL;
+        if (img->marker_re)
+                regfree(img->marker_re);
+        free(img->marker_re);
         json_decref(img->doc);
         free(img->dir);
         free(img);
@@ -234,4 +300,129 @@ bool image_runs_job(const Image *img, const char *job) {
 
 bool image_has_phase(const Image *img, ImagePhase p) {
         return p >= 0 && p < _IMAGE_PHASE_MAX && (img->phases & (1U << p));
+}
+
+bool image_has_disk(const Image *img) {
+        return img->disk || img->disk_fd >= 0;
+}
+
+/* ---- a caller's guest from its parts ---------------------------------- */
+
+/* The kernel: its format by content (or as declared), sealed, named in doc
+ * under its format's key like an image.json's kernel. */
+static int parts_kernel(Image *img, CallerFiles *files, json_t *spec, char **ret_error) {
+        const CallerFile *c = caller_files_get(files, CALLER_FILE_KERNEL);
+        const char *declared = spec_string(spec, "kernel_format");
+        char b[SPEC_ECHO_MAX + 8], release[64], why[256], path[64];
+        const char *label = spec_string(spec, "kernel") ? spec_echo_str(spec_string(spec, "kernel"), b) : "(passed)";
+        KernelFormat f;
+        int r = guest_kernel_probe(c->fd, declared ? kernel_format_from_string(declared) : _KERNEL_FORMAT_INVALID, &f,
+                                   release, sizeof(release), why, sizeof(why));
+        if (r < 0)
+                return spec_fail(ret_error, "Kernel '%s' %s", label, r == -EMEDIUMTYPE ? why : strerror(-r));
+        r = caller_files_seal_copy(files, CALLER_FILE_KERNEL);
+        if (r < 0)
+                return spec_fail(ret_error, "Kernel '%s': cannot copy it: %s", label, strerror(-r));
+        c = caller_files_get(files, CALLER_FILE_KERNEL);
+        (void) caller_files_path(files, CALLER_FILE_KERNEL, path, sizeof(path));
+        json_object_set_new(img->doc, kernel_format_to_string(f), json_string(path));
+        json_object_set_new(img->doc, "kernel_format", json_string(kernel_format_to_string(f)));
+        json_object_set_new(img->doc, "kernel_sha256", json_string(c->sha256));
+        json_object_set_new(img->doc, "kernel_release", json_string(release[0] ? release : "unknown"));
+        return 0;
+}
+
+static int parts_initrd(Image *img, CallerFiles *files, json_t *spec, char **ret_error) {
+        char b[SPEC_ECHO_MAX + 8], path[64];
+        const char *label = spec_string(spec, "initrd") ? spec_echo_str(spec_string(spec, "initrd"), b) : "(passed)";
+        if (!caller_files_get(files, CALLER_FILE_INITRD))
+                return 0;
+        int r = caller_files_seal_copy(files, CALLER_FILE_INITRD);
+        if (r < 0)
+                return spec_fail(ret_error, "Initrd '%s': cannot copy it: %s", label, strerror(-r));
+        (void) caller_files_path(files, CALLER_FILE_INITRD, path, sizeof(path));
+        json_object_set_new(img->doc, "initramfs", json_string(path));
+        json_object_set_new(img->doc, "initramfs_sha256", json_string(caller_files_get(files, CALLER_FILE_INITRD)->sha256));
+        return 0;
+}
+
+/* The disk: checked to be an image, never copied (it may be gigabytes). */
+static int parts_disk(Image *img, CallerFiles *files, json_t *spec, char **ret_error) {
+        const CallerFile *c = caller_files_get(files, CALLER_FILE_DISK_IMAGE);
+        const char *declared = spec_string(spec, "disk_image_format");
+        char b[SPEC_ECHO_MAX + 8], why[256];
+        const char *label = spec_string(spec, "disk_image") ? spec_echo_str(spec_string(spec, "disk_image"), b) : "(passed)";
+        DiskFormat f;
+        if (!c)
+                return 0;
+        int r = guest_disk_probe(c->fd, declared ? disk_format_from_string(declared) : _DISK_FORMAT_INVALID, &f, why,
+                                 sizeof(why));
+        if (r < 0)
+                return spec_fail(ret_error, "Disk '%s' %s", label, r == -EMEDIUMTYPE ? why : strerror(-r));
+        img->disk_fd = c->fd;
+        json_object_set_new(img->doc, "disk_image", json_string(label));
+        json_object_set_new(img->doc, "disk_image_format", json_string(disk_format_to_string(f)));
+        return 0;
+}
+
+static int parts_marker(Image *img, json_t *spec, char **ret_error) {
+        const char *m = spec_string(spec, "marker");
+        char b[SPEC_ECHO_MAX + 8], why[256];
+        if (!m)
+                return spec_fail(ret_error, "A kernel of yours needs a marker: the regex of the console line that says it "
+                                            "booted (--marker REGEX, e.g. 'login: ')");
+        img->marker_re = calloc(1, sizeof(regex_t));
+        if (!img->marker_re)
+                return -ENOMEM;
+        int r = regcomp(img->marker_re, m, REG_EXTENDED | REG_NOSUB);
+        if (r != 0) {
+                regerror(r, img->marker_re, why, sizeof(why));
+                img->marker_re = (free(img->marker_re), NULL);
+                return spec_fail(ret_error, "Invalid marker '%s': not a POSIX extended regular expression (%s)",
+                                 spec_echo_str(m, b), why);
+        }
+        json_object_set_new(img->doc, "marker", json_string(m));
+        return 0;
+}
+
+/* Names the guest by its kernel and initrd contents (a disk is not hashed:
+ * it can be gigabytes, read while the caller waits). */
+static void parts_hash(Image *img) {
+        Sha256 h;
+        char hex[SHA256_HEX_SIZE];
+        sha256_init(&h);
+        const char *k = json_string_value(json_object_get(img->doc, "kernel_sha256"));
+        const char *i = json_string_value(json_object_get(img->doc, "initramfs_sha256"));
+        sha256_update(&h, strempty(k), strlen(strempty(k)));
+        sha256_update(&h, strempty(i), strlen(strempty(i)));
+        sha256_final_hex(&h, hex);
+        json_object_set_new(img->doc, "image_hash", json_string(hex));
+}
+
+int image_from_parts(CallerFiles *files, json_t *spec, Image **ret, char **ret_error) {
+        _cleanup_(image_freep) Image *img = image_new();
+        if (!img)
+                return -ENOMEM;
+        img->doc = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:[ss]}", "name", "custom", "guest", "linux", "source",
+                             "caller", "cmdline_base", PARTS_CMDLINE_BASE, "reports", false, "powers_off", false, "jobs",
+                             "boot", "hold");
+        if (!img->doc)
+                return -ENOMEM;
+        if (spec_string(spec, "kernel"))
+                json_object_set(img->doc, "kernel", json_object_get(spec, "kernel"));
+        if (spec_string(spec, "initrd"))
+                json_object_set(img->doc, "initrd", json_object_get(spec, "initrd"));
+        int r = parts_marker(img, spec, ret_error);
+        r = r ?: parts_kernel(img, files, spec, ret_error);
+        r = r ?: parts_initrd(img, files, spec, ret_error);
+        r = r ?: parts_disk(img, files, spec, ret_error);
+        if (r < 0)
+                return r;
+        parts_hash(img);
+        r = image_parse(img, "(your kernel, initrd and disk)", ret_error);
+        if (r < 0)
+                return r == -EBADMSG ? -EINVAL : r;
+        img->disk = NULL; /* the caller's: disk_fd */
+        *ret = TAKE_PTR(img);
+        return 0;
 }

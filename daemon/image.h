@@ -2,10 +2,14 @@
  * format it ships, the initrd, the console marker and base command line, and
  * what the guest needs and does (which boot phases it has, which guest jobs
  * it runs, whether it powers off by itself, whether its code runs under a
- * paravirtual KVM).  Written by guest-images/ (mkimage-json.sh, noop/). */
+ * paravirtual KVM, whether it boots from a disk).  Written by guest-images/
+ * (mkimage-json.sh, noop/, systemd/); a guest of the caller's (bring your
+ * own: a kernel, an initrd, a disk and a marker regex) is described here
+ * the same way (image_from_parts). */
 #pragma once
 
 #include <jansson.h>
+#include <regex.h>
 #include <stdbool.h>
 
 #include "backends/backend.h"
@@ -34,6 +38,13 @@ typedef struct Image {
         bool powers_off;        /* ends a finished job by powering the VM off */
         bool paravirt_kvm_ok;   /* runs under a paravirtual KVM (kvm_pvm), where Linux guests hang */
         bool touch_ram;         /* takes virtlab.touch_mib=N (touches N MiB before its marker) */
+        const char *disk;       /* the disk it boots from ("disk_image"): the daemon's path, NULL if none or the caller's */
+        int disk_fd;            /* a caller's image: that disk's fd (owned by the plan's files), -EBADF if none */
+        DiskFormat disk_format; /* "disk_image_format": raw (default) or qcow2 */
+        bool has_sysbench;      /* "sysbench": installed in the guest (the bench kinds attach no tools disk) */
+        bool reports;           /* prints virtlab's result frame; false: its marker is all it says */
+        const char *clock;      /* "guest_clock": "systemd-analyze" when its result carries the guest's own boot clock */
+        regex_t *marker_re;     /* a caller's guest: the marker as a POSIX extended regex, NULL: a literal */
 } Image;
 
 /* Reads DIR/image.json.  -ENOENT when it is missing; -EBADMSG when it does
@@ -49,6 +60,13 @@ int image_from_caller(CallerFiles *files, Image **ret, char **ret_error);
 /* The checks of image_load() on a document already parsed (referenced, not
  * taken), with the same sentences, naming DIR/image.json. */
 int image_from_json(json_t *doc, const char *dir, Image **ret, char **ret_error);
+/* A guest of the caller's from its parts (bring your own): the files
+ * "kernel" (format by content, or spec "kernel_format"), optionally
+ * "initrd" and "disk_image" (format by content or "disk_image_format"),
+ * and spec "marker", a POSIX extended regex.  Kernel and initrd are sealed
+ * into memfds like image files; every refusal names the value.  -EINVAL
+ * with a sentence in *ret_error, or -ENOMEM. */
+int image_from_parts(CallerFiles *files, json_t *spec, Image **ret, char **ret_error);
 Image *image_free(Image *img);
 static inline void image_freep(Image **i) {
         (void) image_free(*i);
@@ -59,3 +77,5 @@ const char *image_kernel_for(const Image *img, const VmmBackend *b, KernelFormat
 /* True when the guest runs job ("run:/bin/x" is the "run" job). */
 bool image_runs_job(const Image *img, const char *job);
 bool image_has_phase(const Image *img, ImagePhase p);
+/* Whether the image boots from a disk of its own. */
+bool image_has_disk(const Image *img);

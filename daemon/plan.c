@@ -22,9 +22,15 @@ static int fail(char **ret_error, PlanError *ret_class, PlanError class, const c
         return -EINVAL;
 }
 
+/* Longest console password taken (a file of the caller's). */
+#define CONSOLE_PASSWORD_MAX 128
+
 JobPlan *plan_free(JobPlan *p) {
         if (!p)
                 return NULL;
+        if (p->console_password)
+                explicit_bzero(p->console_password, strlen(p->console_password));
+        free(p->console_password);
         for (size_t i = 0; i < p->n_vmms; i++)
                 vmm_info_done(&p->vmms[i].info);
         image_free(p->image);
@@ -38,16 +44,51 @@ static void plan_freep(JobPlan **p) {
         (void) plan_free(*p);
 }
 
+/* A bring-your-own guest's fields and files come together, and never
+ * with an image: each alone is refused naming what is missing. */
+static int check_parts(const JobPlan *p, char **ret_error) {
+        static const char *const needs_kernel[] = { "marker", "kernel_format", "initrd", "disk_image", "disk_image_format" };
+        static const struct {
+                const char *field, *role, *flag;
+        } files[] = { { "kernel", CALLER_FILE_KERNEL, "--kernel" }, { "initrd", CALLER_FILE_INITRD, "--initrd" },
+                      { "disk_image", CALLER_FILE_DISK_IMAGE, "--disk" } };
+        char b[SPEC_ECHO_MAX + 8];
+        bool kernel = caller_files_get(&p->files, CALLER_FILE_KERNEL);
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                if (spec_string(p->spec, files[i].field) && !caller_files_get(&p->files, files[i].role))
+                        return spec_fail(ret_error, "Invalid %s '%s': a file of yours is passed as a file (virtlabctl %s FILE "
+                                                    "opens it with your rights)", files[i].field,
+                                         spec_echo_str(spec_string(p->spec, files[i].field), b), files[i].flag);
+        if (kernel && (caller_files_get(&p->files, CALLER_FILE_IMAGE_JSON) || spec_string(p->spec, "image")))
+                return spec_fail(ret_error, "Pass either an image (--image) or a kernel of yours (--kernel), not both");
+        if (!kernel && caller_files_get(&p->files, CALLER_FILE_INITRD))
+                return spec_fail(ret_error, "An initrd of yours needs a kernel of yours (--kernel FILE)");
+        for (size_t i = 0; !kernel && i < ELEMENTSOF(needs_kernel); i++)
+                if (json_object_get(p->spec, needs_kernel[i]) &&
+                    !(streq(needs_kernel[i], "disk_image") && caller_files_get(&p->files, CALLER_FILE_IMAGE_JSON)))
+                        return spec_fail(ret_error, "Field '%s' is for a kernel of yours (--kernel FILE)", needs_kernel[i]);
+        if (!kernel && caller_files_get(&p->files, CALLER_FILE_DISK_IMAGE) && !caller_files_get(&p->files, CALLER_FILE_IMAGE_JSON))
+                return spec_fail(ret_error, "A disk image of yours needs a kernel of yours (--kernel FILE) or an image that "
+                                            "names it");
+        return 0;
+}
+
 /* The image: the caller's, passed as files (its "image" field is then only
- * a label), or the daemon's own: the default, or a sibling of it by name.
- * A path the caller names is never opened: the caller opens it. */
+ * a label) or as parts (kernel, initrd, disk, marker), or the daemon's own:
+ * the default, or a sibling of it by name.  A path the caller names is
+ * never opened: the caller opens it. */
 static int resolve_image(const PlanContext *ctx, JobPlan *p, char **ret_error) {
         const char *v = spec_string(p->spec, "image");
         bool by_kind = !v && p->kind->default_image;
         char b[SPEC_ECHO_MAX + 8];
         _cleanup_free_ char *dir = NULL;
+        int r = check_parts(p, ret_error);
+        if (r < 0)
+                return r;
+        if (caller_files_get(&p->files, CALLER_FILE_KERNEL))
+                return image_from_parts(&p->files, p->spec, &p->image, ret_error);
         if (caller_files_get(&p->files, CALLER_FILE_IMAGE_JSON)) {
-                int r = image_from_caller(&p->files, &p->image, ret_error);
+                r = image_from_caller(&p->files, &p->image, ret_error);
                 return r < 0 ? (r == -ENOMEM ? r : -EINVAL) : 0;
         }
         if (by_kind)
@@ -68,7 +109,7 @@ static int resolve_image(const PlanContext *ctx, JobPlan *p, char **ret_error) {
         }
         if (!dir)
                 return -ENOMEM;
-        int r = image_load(dir, &p->image, ret_error);
+        r = image_load(dir, &p->image, ret_error);
         if (r < 0)
                 return r == -ENOMEM ? r : -EINVAL;
         if ((by_kind || !v) && json_object_set_new(p->spec, "image", json_string(by_kind ? v : dir)) < 0)
@@ -141,6 +182,17 @@ static int resolve_vmms(const PlanContext *ctx, JobPlan *p, char **ret_error, Pl
         return 0;
 }
 
+/* A slow guest (systemd under TCG takes minutes) lengthens the default
+ * timeout by what its image.json says ("extra_timeout_s"); a timeout the
+ * caller chose stays. */
+static int add_image_timeout(JobPlan *p) {
+        json_int_t extra = json_integer_value(json_object_get(p->image->doc, "extra_timeout_s"));
+        if (extra <= 0)
+                return 0;
+        json_int_t t = spec_int(p->spec, "timeout_s") + (extra < 3600 ? extra : 3600);
+        return json_object_set_new(p->spec, "timeout_s", json_integer(t < 3600 ? t : 3600)) < 0 ? -ENOMEM : 0;
+}
+
 static int check_guest_job(JobPlan *p, char **ret_error) {
         const char *job = p->kind->guest_job;
         if (!job || image_runs_job(p->image, job))
@@ -155,7 +207,7 @@ static int check_guest_job(JobPlan *p, char **ret_error) {
 static void plan_collect_fds(JobPlan *p) {
         for (size_t i = 0; i < p->files.n; i++) {
                 const CallerFile *c = &p->files.files[i];
-                if (!streq(c->role, CALLER_FILE_IMAGE_JSON) && !streq(c->role, CALLER_FILE_DISK))
+                if (caller_file_is_image_part(c->role))
                         p->inherit_fds[p->n_inherit_fds++] = c->fd;
         }
 }
@@ -180,6 +232,18 @@ int plan_check_spec(const ExperimentKind *k, json_t *spec, char **ret_error) {
         return r;
 }
 
+/* The console password comes as a file and is read here, once: it never
+ * enters the spec, so neither the store nor a result ever holds it. */
+static int take_console_password(JobPlan *p, char **ret_error) {
+        int r = caller_files_take_text(&p->files, CALLER_FILE_CONSOLE_PASSWORD, CONSOLE_PASSWORD_MAX, &p->console_password);
+        if (r == -ENOENT)
+                return 0;
+        if (r == -EFBIG || r == -EBADMSG)
+                return spec_fail(ret_error, "The console password passed must be one line of at most %d bytes",
+                                 CONSOLE_PASSWORD_MAX);
+        return r < 0 ? spec_fail(ret_error, "Cannot read the console password passed: %s", strerror(-r)) : 0;
+}
+
 int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, CallerFiles *files, JobPlan **ret,
              char **ret_error, PlanError *ret_class) {
         *ret_class = PLAN_INVALID;
@@ -191,10 +255,13 @@ int plan_new(const PlanContext *ctx, const ExperimentKind *k, json_t *spec, Call
         *p = (JobPlan) { .kind = k, .spec = json_incref(spec), .host = ctx->host };
         if (files)
                 caller_files_move(&p->files, files);
+        bool own_timeout = json_object_get(spec, "timeout_s");
         int r = check_files(k, &p->files, ret_error);
+        r = r ?: take_console_password(p, ret_error);
         r = r ?: plan_check_spec(k, spec, ret_error);
         if (r == 0 && !k->vm_less) {
                 r = resolve_image(ctx, p, ret_error);
+                r = r ?: own_timeout ? 0 : add_image_timeout(p);
                 r = r ?: check_guest_job(p, ret_error);
                 r = r ?: resolve_vmms(ctx, p, ret_error, ret_class);
         }
@@ -219,10 +286,13 @@ char *plan_vmm_label(const JobPlan *p) {
 }
 
 /* Phase metrics exist only where the guest has the phase (no kernel
- * banner in a noop guest). */
+ * banner in a noop guest); the guest's own clock only where it reports it
+ * or a console command asks systemd for it. */
 static bool metric_applies(const JobPlan *p, const char *m) {
         if (!p->image)
                 return true;
+        if (strncmp(m, "systemd_", 8) == 0)
+                return p->image->clock || strstr(strempty(spec_string(p->spec, "console_command")), "systemd-analyze");
         if (streq(m, "t_kernel_ms") || streq(m, "guest_uptime_at_init_ms"))
                 return image_has_phase(p->image, IMAGE_PHASE_KERNEL);
         if (streq(m, "t_console_ms"))

@@ -36,6 +36,7 @@ struct JobPlan {
         CallerFiles files;           /* the caller's image and disk, as fds (owned) */
         int inherit_fds[CALLER_FILES_MAX]; /* of those, the image files each VMM gets (/proc/self/fd/N) */
         size_t n_inherit_fds;        /* entries in inherit_fds */
+        char *console_password;      /* the console login's password (passed as a file), NULL: none; never stored, wiped */
 };
 
 typedef struct PlanContext {

@@ -26,6 +26,7 @@
 #include "child.h"
 #include "cpuset.h"
 #include "experiments/experiment.h"
+#include "guest-disk.h"
 #include "guest-protocol.h"
 #include "plan.h"
 #include "proc.h"
@@ -69,6 +70,7 @@ typedef struct RunVm {
         uint64_t sched_run_us;    /* its threads on a CPU, at the end of its measured window */
         uint64_t sched_wait_us;   /* ... and runnable but waiting for one */
         bool sched;               /* those two were read */
+        char *disk_copy;          /* its private copy of the image's disk (removed with it), NULL if none */
 } RunVm;
 
 struct Run {
@@ -86,6 +88,7 @@ struct Run {
         struct event *done;       /* on_done from a fresh loop iteration */
         void (*timer_fn)(Run *run); /* what the timer calls */
         bool stopping;            /* the kind stopped its VMs: their exits are success */
+        bool held;                /* the kind keeps the VM past its result (run_hold_vm) */
         bool ended;               /* the sample is complete */
         void (*stopper)(void *data, bool now); /* ends what a start_run kind started */
         void *stopper_data;       /* for stopper */
@@ -98,6 +101,7 @@ struct Run {
 };
 
 static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userdata);
+static void run_on_console_partial(Vm *vm, usec_t t, const char *text, void *userdata);
 static void run_vm_sample_sched(RunVm *rv);
 static void run_on_qmp_ready(Vm *vm, void *userdata);
 static void run_on_qmp_event(Vm *vm, usec_t t, const char *event, json_t *data, void *userdata);
@@ -272,6 +276,15 @@ void run_vm_fail(Run *run, size_t i, const char *fmt, ...) {
         vm_kill(rv->vm);
 }
 
+void run_hold_vm(Run *run) {
+        run->held = true;
+}
+
+int run_console_write(Run *run, const char *buf, size_t len) {
+        Vm *vm = run_first_vm(run);
+        return vm && vm_running(vm) ? vm_console_write(vm, buf, len) : -ESRCH;
+}
+
 void run_set_stopper(Run *run, void (*stop)(void *data, bool now), void *data) {
         run->stopper = stop;
         run->stopper_data = data;
@@ -339,6 +352,9 @@ static RunVm *run_vm_free(RunVm *rv) {
         if (!rv)
                 return NULL;
         vm_free(rv->vm);
+        if (rv->disk_copy)
+                (void) unlink(rv->disk_copy);
+        free(rv->disk_copy);
         guest_console_done(&rv->console);
         json_decref(rv->vmm_phases);
         json_decref(rv->qmp_events);
@@ -359,7 +375,10 @@ static int run_vm_new(Run *run, RunVm **ret) {
         if (!rv)
                 return -ENOMEM;
         *rv = (RunVm) { .run = run, .index = (unsigned) run->n_vms, .vmm_phases = json_object(), .qmp_events = json_array() };
-        guest_console_init(&rv->console, run->ctx.plan->image ? run->ctx.plan->image->marker : NULL);
+        const Image *img = run->ctx.plan->image;
+        guest_console_init(&rv->console, img ? img->marker : NULL);
+        if (img && img->marker_re)
+                guest_console_set_marker_regex(&rv->console, img->marker_re, !img->reports);
         rv->doc = run->kind->multi_vm ? json_pack("{s:I}", "index", (json_int_t) rv->index) : json_incref(run->sample);
         if (!rv->vmm_phases || !rv->qmp_events || !rv->doc ||
             (run->kind->multi_vm && json_array_append(run->vm_docs, rv->doc) < 0)) {
@@ -369,6 +388,21 @@ static int run_vm_new(Run *run, RunVm **ret) {
         run->vms[run->n_vms++] = rv;
         *ret = rv;
         return 0;
+}
+
+/* The image's own disk before the kind's (guest-disk.h); a copy, where the
+ * VMM needs one, lives beside the console log until the VM is freed. */
+static int run_vm_disks(RunVm *rv, VmDisk **disks, size_t *n) {
+        Run *run = rv->run;
+        if (!image_has_disk(run->ctx.plan->image))
+                return 0;
+        if (asprintf(&rv->disk_copy, "%s/job-%u/run-%u-vm%u.disk", run->ctx.logs_dir, run->ctx.job_id, run->ctx.index,
+                     rv->index) < 0)
+                return (rv->disk_copy = NULL), -ENOMEM;
+        int r = guest_disk_prepend(run->ctx.plan->image, run->ctx.vmm->backend, rv->disk_copy, disks, n);
+        if (r < 0)
+                run_fail(run, "Cannot give the run its copy of the image's disk (%s): %s", rv->disk_copy, strerror(-r));
+        return r;
 }
 
 static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
@@ -384,6 +418,7 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
         r = cmdline ? run_console_log(run, rv->index, &log_path) : -ENOMEM;
         r = r ?: run->kind->devices ? run->kind->devices(run->spec, &devices, &n_devices) : 0;
         r = r ?: run->kind->vm_disks ? run->kind->vm_disks(run, &disks, &n_disks) : 0;
+        r = r ?: run_vm_disks(rv, &disks, &n_disks);
         if (r < 0)
                 return r;
         VmSpawnOptions o = {
@@ -410,6 +445,7 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
                 .name = name,
                 .manager_uri = spec_string(run->spec, "libvirt_uri"),
                 .ret_error = &why,
+                .console_mask = p->console_password,
         };
         snprintf(name, sizeof(name), "j%u-r%u-v%u", run->ctx.job_id, run->ctx.index, rv->index);
         json_object_set_new(rv->doc, "console_log", json_string(log_path));
@@ -417,6 +453,7 @@ static int run_vm_spawn(RunVm *rv, const cpu_set_t *pin) {
                 json_object_set_new(run->sample, "cmdline", json_string(cmdline));
         static const VmCallbacks cb = {
                 .on_console_line = run_on_console_line,
+                .on_console_partial = run_on_console_partial,
                 .on_qmp_ready = run_on_qmp_ready,
                 .on_qmp_event = run_on_qmp_event,
                 .on_qmp_failed = run_on_qmp_failed,
@@ -492,8 +529,9 @@ static void run_vm_on_result(RunVm *rv, usec_t t) {
                 return;
         }
         run->kind->on_guest_result(run);
-        /* A guest that holds after its job (noop) is stopped by us. */
-        if (run->kind->guest_powers_off && !run->ctx.plan->image->powers_off && !run->error && !run->stopping)
+        /* A guest that holds after its job (noop) is stopped by us, unless the kind still needs it. */
+        if (run->kind->guest_powers_off && !run->ctx.plan->image->powers_off && !run->error && !run->stopping &&
+            !run->held)
                 run_stop_vm(run);
 }
 
@@ -502,6 +540,9 @@ static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userda
         Run *run = rv->run;
         bool lead = rv->index == 0 || !run->kind->multi_vm; /* the VM whose phases are the run's */
         snprintf(rv->last_line, sizeof(rv->last_line), "%s", line);
+        /* The kind first: a result in this line may make it start talking to the console. */
+        if (run->kind->on_console && !run->kind->multi_vm && !run->ended)
+                run->kind->on_console(run, line, false);
         unsigned ev = guest_console_feed(&rv->console, line);
         if (ev & GUEST_LINE_KERNEL) {
                 rv->t_kernel = t;
@@ -515,6 +556,23 @@ static void run_on_console_line(Vm *vm, usec_t t, const char *line, void *userda
         }
         if ((ev & GUEST_LINE_OUTPUT) && run->kind->on_guest_line && !run->kind->multi_vm)
                 run->kind->on_guest_line(run, line);
+        if (ev & GUEST_LINE_RESULT)
+                run_vm_on_result(rv, t);
+}
+
+/* An unfinished line: a caller's guest may show its marker there (a login
+ * prompt), and a kind talking to the console sees its prompts. */
+static void run_on_console_partial(Vm *vm, usec_t t, const char *text, void *userdata) {
+        RunVm *rv = userdata;
+        Run *run = rv->run;
+        if (run->kind->on_console && !run->kind->multi_vm && !run->ended)
+                run->kind->on_console(run, text, true);
+        unsigned ev = guest_console_feed_partial(&rv->console, text);
+        if (ev & GUEST_LINE_INIT) {
+                rv->t_init = t;
+                if (rv->index == 0 || !run->kind->multi_vm)
+                        run_set_phase(run, "init");
+        }
         if (ev & GUEST_LINE_RESULT)
                 run_vm_on_result(rv, t);
 }
@@ -743,6 +801,9 @@ static void run_on_deadline(evutil_socket_t fd, short what, void *userdata) {
                 run_fail(run, "No init marker within %u s%s%s; last console line: '%s'", limit, hint, state, rv->last_line);
         else if (!rv->t_result)
                 run_fail(run, "Guest init printed its marker but no result within %u s; last console line: '%s'", limit,
+                         rv->last_line);
+        else if (run->held)
+                run_fail(run, "Not done within %u s (timeout_s): %s; last console line: '%s'", limit, run_phase(run),
                          rv->last_line);
         else
                 run_fail(run, "VMM did not exit within %u s after the guest finished", limit);

@@ -41,6 +41,12 @@ void run_after_settle(Run *run, void (*fn)(Run *run));
 /* Asks the VMM (every VM of a multi-VM run) to quit (QMP "quit", SIGKILL
  * after a grace period); the run succeeds when they exited. */
 void run_stop_vm(Run *run);
+/* The kind keeps the VM past the guest's result (to talk to its console)
+ * and stops it itself (run_stop_vm, run_fail). */
+void run_hold_vm(Run *run);
+/* Types buf on the guest's serial console.  -EOPNOTSUPP where the VMM's
+ * console takes no input, -ESRCH without a running VM. */
+int run_console_write(Run *run, const char *buf, size_t len);
 /* The job output lines the guest printed inside its frame, "" before any. */
 const char *run_guest_output(Run *run);
 /* The guest result frame (borrowed), NULL before it arrived. */

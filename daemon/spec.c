@@ -168,6 +168,33 @@ static int check_append(json_t *spec, const SpecField *f, json_t *v, char **ret_
         return 0;
 }
 
+/* A caller's path, echoed in results and errors (the file itself comes as an fd). */
+static int check_label(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        return json_string_length(v) > 0 && json_string_length(v) <= 4096
+                       ? 0
+                       : spec_fail(ret_error, "Field '%s' must be the path of the file passed (1 to 4096 bytes)", f->name);
+}
+
+static int check_kernel_format(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        char b[SPEC_ECHO_MAX + 8];
+        return kernel_format_from_string(json_string_value(v)) >= 0
+                       ? 0
+                       : spec_fail(ret_error, "Invalid kernel_format '%s': must be vmlinux, bzimage or raw", spec_echo(v, b));
+}
+
+static int check_disk_format(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        char b[SPEC_ECHO_MAX + 8];
+        return disk_format_from_string(json_string_value(v)) >= 0
+                       ? 0
+                       : spec_fail(ret_error, "Invalid disk_image_format '%s': must be raw or qcow2", spec_echo(v, b));
+}
+
+/* The regex itself is compiled where the image is built (image.c). */
+static int check_marker(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
+        size_t n = json_string_length(v);
+        return n > 0 && n <= 256 ? 0 : spec_fail(ret_error, "Field 'marker' must be a regex of 1 to 256 bytes");
+}
+
 /* A libvirt URI for the libvirt VMM: printable, bounded, and only where
  * a VMM of the job runs through libvirt. */
 static int check_libvirt_uri(json_t *spec, const SpecField *f, json_t *v, char **ret_error) {
@@ -204,6 +231,13 @@ const SpecField spec_common_fields[] = {
         { .name = "pin_cpus", .type = SPEC_STRING, .check = check_pin_cpus },
         { .name = "bind_to_client", .type = SPEC_BOOL },
         { .name = "append", .type = SPEC_STRING, .vm_only = true, .check = check_append },
+        /* A guest of the caller's (bring your own): labels of the files passed, formats, the marker regex. */
+        { .name = "kernel", .type = SPEC_STRING, .vm_only = true, .check = check_label },
+        { .name = "kernel_format", .type = SPEC_STRING, .vm_only = true, .check = check_kernel_format },
+        { .name = "initrd", .type = SPEC_STRING, .vm_only = true, .check = check_label },
+        { .name = "disk_image", .type = SPEC_STRING, .vm_only = true, .check = check_label },
+        { .name = "disk_image_format", .type = SPEC_STRING, .vm_only = true, .check = check_disk_format },
+        { .name = "marker", .type = SPEC_STRING, .vm_only = true, .check = check_marker },
         /* Runs a Linux guest on a paravirtual KVM with a KVM-only VMM although it hangs there. */
         { .name = "force_paravirt_kvm", .type = SPEC_BOOL, .vm_only = true, .has_default = true, .def_bool = false },
         { .name = "libvirt_uri", .type = SPEC_STRING, .vm_only = true, .check = check_libvirt_uri },

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Length of the valid sequence starting at p, or 0 if it is invalid. */
 static size_t utf8_valid_length(const unsigned char *p) {
@@ -46,4 +47,13 @@ bool utf8_valid(const char *s) {
                 p += n;
         }
         return true;
+}
+
+size_t utf8_prefix_len(const char *s, size_t max) {
+        size_t n = strnlen(s, max);
+        if (s[n] == 0)
+                return n;
+        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                n--;
+        return n;
 }

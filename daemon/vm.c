@@ -85,6 +85,7 @@ struct Vm {
         size_t line_allocated;     /* size of line */
         FILE *console_log;         /* timestamped copy of the console */
         size_t console_log_bytes;  /* written to console_log */
+        char *mask;                /* starred out of console lines (VmSpawnOptions.console_mask), NULL: none */
         char *diag;                /* tail of the VMM's own output (grows to DIAG_MAX), NULL before any */
         size_t diag_len;           /* bytes in diag */
         size_t diag_allocated;     /* size of diag */
@@ -275,12 +276,20 @@ static void console_log_line(Vm *vm, usec_t t, const char *line) {
         fflush(vm->console_log);
 }
 
+/* A guest that echoes the console password must not put it in our log. */
+static void mask_secret(const Vm *vm, char *text) {
+        size_t n = vm->mask ? strlen(vm->mask) : 0;
+        for (char *p = n ? strstr(text, vm->mask) : NULL; p; p = strstr(p + n, vm->mask))
+                memset(p, '*', n);
+}
+
 static void deliver_line(Vm *vm, usec_t t) {
         if (!grow(&vm->line, &vm->line_allocated, vm->line_len + 1, CONSOLE_LINE_MAX))
                 return;
         vm->line[vm->line_len] = 0;
         if (vm->line_len > 0 && vm->line[vm->line_len - 1] == '\r')
                 vm->line[--vm->line_len] = 0;
+        mask_secret(vm, vm->line);
         console_log_line(vm, t, vm->line);
         /* The log keeps the raw bytes; everything downstream wants UTF-8. */
         (void) utf8_scrub(vm->line);
@@ -307,6 +316,18 @@ static void console_consume(Vm *vm, const char *buf, size_t len, usec_t t) {
         }
 }
 
+/* The unfinished line to the owner (a copy: the line goes on growing). */
+static void deliver_partial(Vm *vm, usec_t t) {
+        if (!vm->cb.on_console_partial || vm->line_len == 0)
+                return;
+        _cleanup_free_ char *text = strndup(vm->line, vm->line_len);
+        if (!text)
+                return;
+        mask_secret(vm, text);
+        (void) utf8_scrub(text);
+        vm->cb.on_console_partial(vm, t, text, vm->userdata);
+}
+
 /* Reads what is available; returns 0 at EOF, 1 if more may come. */
 static int console_drain(Vm *vm) {
         char buf[4096];
@@ -315,7 +336,9 @@ static int console_drain(Vm *vm) {
         for (;;) {
                 ssize_t k = read(vm->console_fd, buf, sizeof(buf));
                 if (k > 0) {
-                        console_consume(vm, buf, (size_t) k, now_usec());
+                        usec_t t = now_usec();
+                        console_consume(vm, buf, (size_t) k, t);
+                        deliver_partial(vm, t);
                         continue;
                 }
                 if (k < 0 && (errno == EAGAIN || errno == EINTR))
@@ -331,6 +354,22 @@ static void on_console(evutil_socket_t fd, short what, void *userdata) {
                         deliver_line(vm, now_usec());
                 event_del(vm->console_event);
         }
+}
+
+int vm_console_write(Vm *vm, const char *buf, size_t len) {
+        /* A path-mode console is our FIFO: what we wrote we would read back. */
+        if (!vm->backend->caps.console_input || vm->serial_path || vm->console_fd < 0)
+                return -EOPNOTSUPP;
+        while (len > 0) {
+                ssize_t k = write(vm->console_fd, buf, len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                buf += k;
+                len -= (size_t) k;
+        }
+        return 0;
 }
 
 /* Starts reading the serial console from fd (owned from here on). */
@@ -570,6 +609,10 @@ int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks
         *vm = (Vm) { .base = base, .backend = o->backend, .cb = *cb, .userdata = userdata, .console_fd = -EBADF,
                      .diag_fd = -EBADF, .exec_fd = -EBADF, .qmp_fd = -EBADF, .log_fd = -EBADF, .inotify_fd = -EBADF,
                      .qmp_retry_delay = USEC_PER_MSEC };
+        if (o->console_mask && *o->console_mask && !(vm->mask = strdup(o->console_mask))) {
+                vm_free(vm);
+                return -ENOMEM;
+        }
         if (o->console_log) {
                 vm->console_log = fopen(o->console_log, "we");
                 if (!vm->console_log) {
@@ -669,6 +712,9 @@ Vm *vm_free(Vm *vm) {
                 (void) unlink(vm->log_path);
         if (vm->dir)
                 (void) rmdir(vm->dir);
+        if (vm->mask)
+                explicit_bzero(vm->mask, strlen(vm->mask));
+        free(vm->mask);
         free(vm->line);
         free(vm->diag);
         free(vm->log_lines.buf);
@@ -713,6 +759,7 @@ int vm_driver_attach_qmp(Vm *vm, int fd) {
 
 void vm_driver_console(Vm *vm, const char *buf, size_t len, usec_t t) {
         console_consume(vm, buf, len, t);
+        deliver_partial(vm, t);
 }
 
 void vm_driver_log_line(Vm *vm, usec_t t, const char *line) {

@@ -30,6 +30,9 @@ typedef enum VmLogSource {
 typedef struct VmCallbacks {
         /* A complete console line (without \r\n); t is when its last byte was read. */
         void (*on_console_line)(Vm *vm, usec_t t, const char *line, void *userdata);
+        /* Optional: the unfinished console line so far (a prompt waits
+         * without a newline), after each read that left one. */
+        void (*on_console_partial)(Vm *vm, usec_t t, const char *text, void *userdata);
         /* QMP greeting read and capabilities negotiated. */
         void (*on_qmp_ready)(Vm *vm, void *userdata);
         /* The QMP connection broke while the VMM lives (garbage, an oversized
@@ -56,6 +59,7 @@ typedef struct VmSpawnOptions {
         const cpu_set_t *affinity; /* pin the VMM (all its threads) to these CPUs, or NULL */
         const int *inherit_fds;    /* more fds the VMM inherits at their numbers (the caller's files) */
         size_t n_inherit_fds;      /* entries in inherit_fds */
+        const char *console_mask;  /* a secret (console password): starred out of every console line, logged or passed on */
         const char *name;          /* a name for the VM where its driver gives one (libvirt domain), or NULL */
         const char *manager_uri;   /* libvirt driver: the URI, NULL = the daemon's default */
         char **ret_error;          /* if not NULL: on failure, the driver's own words for why (or NULL) */
@@ -63,6 +67,10 @@ typedef struct VmSpawnOptions {
 
 /* Forks and execs the VMM.  On success the VM is running and *ret owns it. */
 int vm_spawn(struct event_base *base, const VmSpawnOptions *o, const VmCallbacks *cb, void *userdata, Vm **ret);
+/* Types buf on the guest's serial console.  -EOPNOTSUPP where the VMM's
+ * console takes no input (caps.console_input); -EAGAIN when the VMM is not
+ * reading it. */
+int vm_console_write(Vm *vm, const char *buf, size_t len);
 /* Sends SIGKILL (if still running); on_exit follows from the event loop. */
 void vm_kill(Vm *vm);
 /* Frees the VM; a still-running process is killed and reaped synchronously,

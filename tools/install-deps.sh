@@ -7,13 +7,15 @@ pkgs=(build-essential pkg-config libevent-dev libjansson-dev libsystemd-dev libs
       python3 python3-jsonschema python3-dbus libxml2-utils
       linux-headers-amd64 graphviz gnuplot-nox
       sysbench fio e2fsprogs kmod libblkid-dev
-      systemd-container mmdebstrap procps
+      systemd-container mmdebstrap procps initramfs-tools
       libvirt-dev libvirt-daemon-system libvirt-clients libxml2-dev
       scdoc groff-base man-db bash-completion
       chromium prometheus python3-prometheus-client
       valgrind clang libclang-rt-14-dev)
 # systemd-container (systemd-nspawn) and mmdebstrap: test-systemd-host.sh boots
-# a Debian rootfs with systemd as PID 1 to run virtlabd.service for real.
+# a Debian rootfs with systemd as PID 1 to run virtlabd.service for real;
+# mmdebstrap also builds the systemd guest's rootfs (make image-systemd),
+# whose disk the distro kernel's initrd (initramfs-tools) mounts.
 # libvirt-*: the libvirt backend and test-libvirt.py's private libvirtd.
 # scdoc: the man pages; chromium: the report is rendered in a real browser by
 # test-report-browser.py; prometheus: its promtool validates the OpenMetrics

@@ -23,6 +23,7 @@ typedef enum KernelFormat {
 } KernelFormat;
 
 const char *kernel_format_to_string(KernelFormat f); /* the image.json key */
+KernelFormat kernel_format_from_string(const char *s);
 
 /* Devices an experiment asks for, abstractly; the backend renders them. */
 typedef enum VmDeviceKind {
@@ -39,11 +40,23 @@ typedef struct VmDevice {
         uint64_t dma_mask;      /* edu: the DMA mask it advertises, 0 = the device's default */
 } VmDevice;
 
+typedef enum DiskFormat {
+        DISK_FORMAT_RAW,        /* the bytes are the disk */
+        DISK_FORMAT_QCOW2,      /* QEMU copy-on-write image */
+        _DISK_FORMAT_MAX,
+        _DISK_FORMAT_INVALID = -EINVAL,
+} DiskFormat;
+
+const char *disk_format_to_string(DiskFormat f);
+DiskFormat disk_format_from_string(const char *s);
+
 typedef struct VmDisk {
-        const char *path;       /* raw image file or block device (the daemon's own); NULL: fd */
+        const char *path;       /* image file or block device (the daemon's own); NULL: fd */
         int fd;                 /* without path: the caller's open disk, inherited by the VMM */
+        DiskFormat format;      /* raw (the default) or qcow2 */
         bool read_only;         /* attach read-only */
         bool direct;            /* bypass the host page cache (QEMU cache=none, StratoVirt direct=on) */
+        bool snapshot;          /* the VMM discards the guest's writes (QEMU snapshot=on); needs caps.has_snapshot */
 } VmDisk;
 
 typedef struct VmConfig {
@@ -74,6 +87,8 @@ typedef struct VmmCapabilities {
         bool has_cpu_model;     /* accepts a guest CPU model */
         bool takes_fds;         /* QMP and serial can be inherited fds (else unix paths) */
         bool writes_log;        /* writes its own log file (VmConfig.log_path) */
+        bool has_snapshot;      /* discards a disk's writes itself (VmDisk.snapshot); else a run copies the disk */
+        bool console_input;     /* its serial console takes input (a socket), not only output (a file) */
         unsigned devices;       /* bit (1 << VmDeviceKind) per device it can render */
         unsigned min_memory_mib; /* smallest guest RAM it accepts, 0 = no limit of its own */
         /* Its own memory per VM beyond guest RAM under KVM, rounded up from

@@ -50,15 +50,19 @@ static int push_common(char ***v, size_t *n, const VmConfig *c) {
         return r;
 }
 
-/* One -drive/-device pair per disk.  format=raw is explicit so QEMU never
+/* One -drive/-device pair per disk.  The format is explicit so QEMU never
  * probes (and never lets guest data pick the format); a direct disk bypasses
  * the host page cache (cache=none is O_DIRECT) and uses Linux native AIO,
- * which QEMU only allows together with O_DIRECT.  A caller's disk is its fd
- * in an fdset (-add-fd): QEMU dups it, so it can never open the file more
- * widely than the caller did.  Without auto-read-only QEMU opens it once,
- * read-write, and with locking off it takes no OFD lock on a description
- * we keep open across runs (which would lock the next run out).  q35 puts
- * virtio-blk on PCI, microvm on its virtio-mmio transports. */
+ * which QEMU only allows together with O_DIRECT.  A snapshot disk's writes
+ * go to a temporary overlay QEMU creates (and unlinks at once), so the
+ * image stays as it was and every run starts from it.  A caller's disk is
+ * its fd in an fdset (-add-fd): QEMU dups it, so it can never open the file
+ * more widely than the caller did (a snapshot disk's fd is read-only: QEMU
+ * opens a snapshot's image read-only, and an fdset hands out only an fd of
+ * the same access mode).  Without auto-read-only QEMU opens it once, and
+ * with locking off it takes no OFD lock on a description we keep open
+ * across runs (which would lock the next run out).  q35 puts virtio-blk on
+ * PCI, microvm on its virtio-mmio transports. */
 static int push_disks(char ***v, size_t *n, const VmConfig *c, const char *device) {
         int r = 0;
         for (size_t i = 0; r == 0 && i < c->n_disks; i++) {
@@ -71,9 +75,9 @@ static int push_disks(char ***v, size_t *n, const VmConfig *c, const char *devic
                 } else if (strchr(d->path, ','))
                         return -EINVAL; /* QEMU would split the option there */
                 r = r ?: strv_push(v, n, "-drive");
-                r = r ?: strv_pushf(v, n, "file=%s,if=none,id=virtlab-disk%zu,format=raw,readonly=%s%s",
-                                    d->path ?: file, i, d->read_only ? "on" : "off",
-                                    d->direct ? ",cache=none,aio=native" : "");
+                r = r ?: strv_pushf(v, n, "file=%s,if=none,id=virtlab-disk%zu,format=%s,readonly=%s%s%s", d->path ?: file, i,
+                                    disk_format_to_string(d->format) ?: "raw", d->read_only ? "on" : "off",
+                                    d->direct ? ",cache=none,aio=native" : "", d->snapshot ? ",snapshot=on" : "");
                 r = r ?: strv_push(v, n, "-device");
                 r = r ?: strv_pushf(v, n, "%s,drive=virtlab-disk%zu,id=virtlab-blk%zu", device, i, i);
         }
@@ -164,7 +168,8 @@ const VmmBackend vmm_backend_qemu = {
         .version_prefix = "QEMU emulator version ",
         .kernel_formats = qemu_kernel_formats,
         .caps = { .has_tcg = true, .has_hmp = true, .has_pci = true, .has_firmware = true, .has_cpu_model = true,
-                  .takes_fds = true, .devices = 1U << VM_DEVICE_EDU, .footprint_mib = 48 },
+                  .takes_fds = true, .has_snapshot = true, .console_input = true, .devices = 1U << VM_DEVICE_EDU,
+                  .footprint_mib = 48 },
         .build_argv = qemu_build_argv,
         .parse_log_line = qemu_parse_log_line,
         .default_cpu_model = qemu_default_cpu_model,
@@ -180,7 +185,8 @@ const VmmBackend vmm_backend_qemu_microvm = {
         .version_argv = qemu_version_argv,
         .version_prefix = "QEMU emulator version ",
         .kernel_formats = qemu_kernel_formats,
-        .caps = { .has_tcg = true, .has_hmp = true, .has_cpu_model = true, .takes_fds = true, .footprint_mib = 44 },
+        .caps = { .has_tcg = true, .has_hmp = true, .has_cpu_model = true, .takes_fds = true, .has_snapshot = true,
+                  .console_input = true, .footprint_mib = 44 },
         .build_argv = microvm_build_argv,
         .parse_log_line = qemu_parse_log_line,
         .default_cpu_model = qemu_default_cpu_model,

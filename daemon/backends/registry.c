@@ -46,6 +46,29 @@ const char *kernel_format_to_string(KernelFormat f) {
         return f >= 0 && f < _KERNEL_FORMAT_MAX ? kernel_format_table[f] : NULL;
 }
 
+KernelFormat kernel_format_from_string(const char *s) {
+        for (int i = 0; i < _KERNEL_FORMAT_MAX; i++)
+                if (s && streq(s, kernel_format_table[i]))
+                        return (KernelFormat) i;
+        return _KERNEL_FORMAT_INVALID;
+}
+
+static const char *const disk_format_table[_DISK_FORMAT_MAX] = {
+        [DISK_FORMAT_RAW] = "raw",
+        [DISK_FORMAT_QCOW2] = "qcow2",
+};
+
+const char *disk_format_to_string(DiskFormat f) {
+        return f >= 0 && f < _DISK_FORMAT_MAX ? disk_format_table[f] : NULL;
+}
+
+DiskFormat disk_format_from_string(const char *s) {
+        for (int i = 0; i < _DISK_FORMAT_MAX; i++)
+                if (s && streq(s, disk_format_table[i]))
+                        return (DiskFormat) i;
+        return _DISK_FORMAT_INVALID;
+}
+
 static const char *const device_kind_table[_VM_DEVICE_KIND_MAX + 1] = {
         [VM_DEVICE_EDU] = "edu",
 };

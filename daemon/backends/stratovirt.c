@@ -23,19 +23,24 @@ static const char *const stratovirt_env[] = { "STRATOVIRT_LOG_LEVEL=info", NULL 
 /* Renders one -drive/-device pair per disk: virtio-mmio block devices, which
  * reach the guest as virtio_mmio.device= words on its command line.  A
  * caller's disk is the inherited fd, reopened through /proc/self/fd/N
- * (StratoVirt has no fdsets); the plan checked it was opened read-write. */
+ * (StratoVirt has no fdsets); the plan checked it was opened read-write.
+ * It cannot discard a disk's writes (no snapshot=on): a run gives it a
+ * private copy of an image's disk instead (guest-disk.c). */
 static int push_disks(char ***v, size_t *n, const VmConfig *c) {
         int r = 0;
         for (size_t i = 0; r == 0 && i < c->n_disks; i++) {
                 const VmDisk *d = &c->disks[i];
                 char file[64];
+                if (d->snapshot)
+                        return -EOPNOTSUPP;
                 if (!d->path)
                         snprintf(file, sizeof(file), "/proc/self/fd/%d", d->fd);
                 else if (strchr(d->path, ','))
                         return -EINVAL; /* StratoVirt has no escape for ',' in option values */
                 r = r ?: strv_push(v, n, "-drive");
-                r = r ?: strv_pushf(v, n, "id=virtlab-disk%zu,file=%s,readonly=%s,direct=%s", i, d->path ?: file,
-                                    d->read_only ? "on" : "off", d->direct ? "on" : "off");
+                r = r ?: strv_pushf(v, n, "id=virtlab-disk%zu,file=%s,readonly=%s,direct=%s%s", i, d->path ?: file,
+                                    d->read_only ? "on" : "off", d->direct ? "on" : "off",
+                                    d->format == DISK_FORMAT_QCOW2 ? ",format=qcow2" : "");
                 r = r ?: strv_push(v, n, "-device");
                 r = r ?: strv_pushf(v, n, "virtio-blk-device,drive=virtlab-disk%zu,id=virtlab-blk%zu", i, i);
         }

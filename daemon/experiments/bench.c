@@ -24,9 +24,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <blkid/blkid.h>
-
 #include "experiments/experiment.h"
+#include "guest-file.h"
 #include "plan.h"
 #include "sysbench.h"
 #include "utf8.h"
@@ -304,38 +303,6 @@ static int bench_cells(json_t *spec, char ***ret) {
         return 0;
 }
 
-/* What libblkid finds on the disk (a file system, a partition table, a RAID
- * or LVM member…), e.g. "an ext4 file system", or NULL when nothing.  It
- * probes the fd the caller passed: nothing is opened by name. */
-static const char *disk_contents(int fd, char *buf, size_t size) {
-        blkid_probe pr = blkid_new_probe();
-        const char *what = NULL, *type = NULL, *usage = NULL;
-        if (!pr || blkid_probe_set_device(pr, fd, 0, 0) < 0) {
-                blkid_free_probe(pr);
-                return NULL;
-        }
-        blkid_probe_enable_partitions(pr, 1);
-        blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
-        blkid_probe_enable_superblocks(pr, 1);
-        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE | BLKID_SUBLKS_MAGIC);
-        if (blkid_do_safeprobe(pr) == 0) {
-                if (blkid_probe_lookup_value(pr, "TYPE", &type, NULL) == 0) {
-                        (void) blkid_probe_lookup_value(pr, "USAGE", &usage, NULL);
-                        /* The ext2/ext3/ext4 family is told apart by features; name the family too. */
-                        bool ext = streq(type, "ext2") || streq(type, "ext3") || streq(type, "ext4");
-                        snprintf(buf, size, "a%s %s %s%s", strchr("aeiou", type[0]) ? "n" : "", type,
-                                 usage && streq(usage, "filesystem") ? "file system" : usage ? usage : "signature",
-                                 ext ? " (ext2/ext3/ext4)" : "");
-                        what = buf;
-                } else if (blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL) == 0) {
-                        snprintf(buf, size, "a %s partition table", type);
-                        what = buf;
-                }
-        }
-        blkid_free_probe(pr);
-        return what;
-}
-
 /* True when the block device is a mounted file system's source or an
  * active swap area: --force does not override that.  Compares device
  * numbers; the system's own tables name the sources. */
@@ -385,16 +352,17 @@ static int check_disk(json_t *spec, const JobPlan *plan, char **ret_error) {
                                             " MiB (lower file_total_mib)", name, size >> 20, need >> 20);
         if (S_ISBLK(st.st_mode) && disk_in_use(st.st_rdev))
                 return spec_fail(ret_error, "Refusing to use disk '%s': it is mounted or an active swap area", name);
-        const char *holds = disk_contents(cf->fd, what, sizeof(what));
+        const char *holds = guest_disk_contents(cf->fd, what, sizeof(what));
         if (holds && !spec_bool(spec, "force"))
                 return spec_fail(ret_error, "Refusing to write to disk '%s': it holds %s (its contents would be destroyed; "
                                             "pass --force to overwrite it)", name, holds);
         return 0;
 }
 
-/* The benchmark tools ride on a disk beside the daemon's own image. */
+/* The benchmark tools ride on a disk beside the daemon's own image, or are
+ * installed in it (the systemd image). */
 static int bench_validate(json_t *spec, const JobPlan *plan, char **ret_error) {
-        if (!plan->image->dir)
+        if (!plan->image->dir && !plan->image->has_sysbench)
                 return spec_fail(ret_error, "Benchmarks run on one of the daemon's images (their tools disk sits beside "
                                             "it), not on an image passed as files");
         return 0;
@@ -552,12 +520,16 @@ static int scratch_disk(Run *run, char *path, size_t size) {
         return r == EOPNOTSUPP ? 0 : -r;
 }
 
+/* The tools disk (sysbench and its libraries) unless the guest has
+ * sysbench installed; the test disk for fileio.  An image's own disk comes
+ * before these (run.c). */
 static int bench_vm_disks(Run *run, VmDisk **ret, size_t *n) {
         json_t *spec = run_spec(run);
         const JobPlan *plan = run_plan(run);
         BenchRun *bench_state = run_data(run);
+        bool tools = !plan->image->has_sysbench;
         snprintf(bench_state->tools, sizeof(bench_state->tools), "%s/" TOOLS_FILE, strempty(plan->image->dir));
-        if (access(bench_state->tools, R_OK) < 0) {
+        if (tools && access(bench_state->tools, R_OK) < 0) {
                 run_fail(run, "The guest image has no benchmark tools (%s): install sysbench, then run 'make image'",
                          bench_state->tools);
                 return -ENOENT;
@@ -565,12 +537,13 @@ static int bench_vm_disks(Run *run, VmDisk **ret, size_t *n) {
         VmDisk *d = calloc(2, sizeof(VmDisk));
         if (!d)
                 return -ENOMEM;
-        d[0] = (VmDisk) { .path = bench_state->tools, .read_only = true };
-        *n = 1;
+        *n = 0;
+        if (tools)
+                d[(*n)++] = (VmDisk) { .path = bench_state->tools, .read_only = true };
         if (bench_type_of(spec) == BENCH_FILEIO) {
                 const CallerFile *cf = caller_files_get(&plan->files, CALLER_FILE_DISK);
                 if (cf) {
-                        d[1] = (VmDisk) { .fd = cf->fd, .direct = true };
+                        d[(*n)++] = (VmDisk) { .fd = cf->fd, .direct = true };
                         snprintf(bench_state->test, sizeof(bench_state->test), "%s", spec_string(spec, "disk") ?: "(the disk passed)");
                 } else {
                         int r = scratch_disk(run, bench_state->test, sizeof(bench_state->test));
@@ -579,10 +552,9 @@ static int bench_vm_disks(Run *run, VmDisk **ret, size_t *n) {
                                 free(d);
                                 return r;
                         }
-                        d[1] = (VmDisk) { .path = bench_state->test, .direct = true };
+                        d[(*n)++] = (VmDisk) { .path = bench_state->test, .direct = true };
                 }
                 json_object_set_new(run_sample(run), "bench_disk", json_string(bench_state->test));
-                *n = 2;
         }
         *ret = d;
         return 0;

@@ -72,6 +72,10 @@ typedef struct ExperimentKind {
         int (*start_run)(Run *run);
         /* Optional: each line of job output, as it arrives. */
         void (*on_guest_line)(Run *run, const char *line);
+        /* Optional: everything on the console of a single-VM run: each whole
+         * line (partial false) and the unfinished line so far (partial true:
+         * a prompt), before the runner's own handling of it. */
+        void (*on_console)(Run *run, const char *text, bool partial);
         /* The guest printed its result frame.  The kind measures, then calls
          * run_stop_vm(), or leaves a powering-off guest to exit. */
         void (*on_guest_result)(Run *run);

@@ -87,13 +87,14 @@ if [ ! -x "$C" ]; then
 fi
 
 # ---- options a verb does not take ----------------------------------------
-refused boot --disk boot --disk x
-refused boot --disk --disk x boot
-refused boot --disk boot --dis x # an abbreviation is named in full
+refused boot --threads boot --threads x
+refused boot --threads --threads x boot
+refused boot --threads boot --thread x # an abbreviation is named in full
 refused boot --upper boot --upper
 refused boot --baseline boot --baseline b.json
 refused boot --kind boot --kind memory
 refused memory --time memory --time 5
+refused memory --console-login memory --console-login root:pw
 refused edu --flat edu --flat
 refused kvm-sample --quick kvm-sample --quick
 refused translate --device translate --device edu
@@ -109,6 +110,13 @@ refused some-kind --disk some-kind --disk x
 
 # ---- what each verb does take --------------------------------------------
 accepted bench cpu --disk x
+accepted boot --kernel k,format=raw --initrd i --disk d,format=qcow2 --append "root=/dev/vda" --marker 'login: ' \
+        --console-login root:pw --console-command 'systemd-analyze time'
+accepted memory --kernel k --marker x
+ctl boot --kernel ,format=raw
+expect "boot --kernel ,format=raw → exit 2" 2 "expected FILE[,format=FORMAT]"
+ctl boot --console-login :pw
+expect "boot --console-login :pw → exit 2" 2 "expected USER[:PASSWORD]"
 accepted bench fileio --disk x --force --quick --time 1 --threads 1 --sizes 4K --modes rndrd,seqwr
 accepted bench cpu --cpu-max-prime 20000 --vmm qemu --runs 2 --warmup 0 --no-wait
 accepted boot --vmm qemu --runs 3 --warmup 0 --accel tcg --memory 512 --vcpus 2 --timeout 30 --settle-ms 10 \
@@ -167,7 +175,9 @@ expect "options but no command → exit 2" 2 "missing command"
 
 # ---- help ------------------------------------------------------------------
 help_lists boot --vmm --runs --warmup --accel --memory --vcpus --timeout --settle-ms --pin --drop-caches \
-        --image --param --no-wait -- --disk --time --upper --flat --gva --baseline --kind --out
+        --image --param --no-wait --kernel --initrd --disk --append --marker --console-login --console-command \
+        -- --time --upper --flat --gva --baseline --kind --out
+help_lists memory --kernel --initrd --disk --marker --runs -- --console-login --console-command --time
 help_lists bench --time --threads --sizes --modes --quick --disk --force --cpu-max-prime --runs --vmm \
         -- --upper --flat --gva --baseline --kind
 help_lists kvm-sample --upper --trace --mode --walk --runs -- --disk --flat

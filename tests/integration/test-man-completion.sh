@@ -133,6 +133,12 @@ else
         expect_completion "completion: report --format md|html" "html md" "$C" report --format ""
         expect_completion "completion: results --format includes openmetrics" "openmetrics" "$C" results --format o
         expect_completion "completion: bench cpu|memory|fileio" "cpu fileio memory" "$C" bench ""
+        expect_completion "completion: boot's guest options (--k → --kernel)" "--kernel" "$C" boot --k
+        expect_completion "completion: boot's console options" "--console-command --console-login" "$C" boot --cons
+        expect_contains "completion: the named images after --image" default noop systemd -- "$C" boot --image ""
+        touch "$tmp/vmlinuz-test"
+        expect_completion "completion: --kernel completes a file" "$tmp/vmlinuz-test" "$C" boot --kernel "$tmp/vmlinuz-t"
+        expect_completion "completion: nothing is guessed for --marker REGEX" "" "$C" boot --marker ""
         expect_completion "completion: experiment kinds after --experiments" "boot,memory boot,mtree" \
                 "$C" compare --experiments boot,m
 fi

@@ -210,6 +210,44 @@ static void test_output_cap(void **state) {
         guest_console_done(&gc);
 }
 
+/* A caller's guest: its marker is a regex, found on an unfinished line (a
+ * login prompt), once; with result_at_marker it also stands for the result
+ * such a guest never prints.  The literal marker means nothing then. */
+static void test_marker_regex(void **state) {
+        GuestConsole gc;
+        regex_t re;
+        assert_int_equal(regcomp(&re, "login: *$", REG_EXTENDED | REG_NOSUB), 0);
+        guest_console_init(&gc, "login: *$");
+        guest_console_set_marker_regex(&gc, &re, true);
+        assert_int_equal(guest_console_feed(&gc, GUEST_INIT_MARKER), 0);
+        assert_int_equal(guest_console_feed_partial(&gc, "Debian GNU/Linux 12 box ttyS0"), 0);
+        assert_int_equal(guest_console_feed_partial(&gc, "box login: "), GUEST_LINE_INIT | GUEST_LINE_RESULT);
+        assert_true(gc.seen_init);
+        assert_non_null(gc.result);
+        assert_string_equal(json_string_value(json_object_get(gc.result, "job")), "boot");
+        assert_int_equal(json_integer_value(json_object_get(gc.result, "rc")), 0);
+        assert_string_equal(json_string_value(json_object_get(gc.result, "marker_line")), "box login: ");
+        /* Once: neither the finished line nor a later prompt count again. */
+        assert_int_equal(guest_console_feed(&gc, "box login: root"), 0);
+        assert_int_equal(guest_console_feed_partial(&gc, "box login: "), 0);
+        guest_console_done(&gc);
+
+        /* Whole lines match too; a guest that reports gets no made-up result. */
+        guest_console_init(&gc, NULL);
+        guest_console_set_marker_regex(&gc, &re, false);
+        assert_int_equal(guest_console_feed(&gc, "box login: "), GUEST_LINE_INIT);
+        assert_null(gc.result);
+        guest_console_done(&gc);
+
+        /* Without a regex, unfinished lines are not looked at (our own
+         * guests' marker is a whole line, and its time is that line's). */
+        guest_console_init(&gc, NULL);
+        assert_int_equal(guest_console_feed_partial(&gc, GUEST_INIT_MARKER), 0);
+        assert_false(gc.seen_init);
+        guest_console_done(&gc);
+        regfree(&re);
+}
+
 int main(void) {
         test_init();
         const struct CMUnitTest tests[] = {
@@ -217,7 +255,7 @@ int main(void) {
                 cmocka_unit_test(test_kernel_banner),    cmocka_unit_test(test_printk_lines),
                 cmocka_unit_test(test_frame_output),     cmocka_unit_test(test_result_once),
                 cmocka_unit_test(test_result_garbage_around), cmocka_unit_test(test_result_not_object),
-                cmocka_unit_test(test_output_cap),
+                cmocka_unit_test(test_output_cap),       cmocka_unit_test(test_marker_regex),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -284,6 +284,140 @@ static void test_runs_job(void **state) {
         assert_false(image_runs_job(empty, "boot"));
 }
 
+/* The systemd image's fields: its disk (and format), sysbench, the guest's
+ * clock, whether it reports; bad values refused naming the field. */
+static void test_disk_fields(void **state) {
+        Fixture *f = *state;
+        _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ char *err = NULL;
+        assert_int_equal(load_text(f,
+                                   "{" MINIMAL ",\"disk_image\":\"/d.img\",\"disk_image_format\":\"qcow2\",\"sysbench\":true,"
+                                   "\"guest_clock\":\"systemd-analyze\"}",
+                                   &img, &err),
+                         0);
+        assert_string_equal(img->disk, "/d.img");
+        assert_int_equal(img->disk_fd, -EBADF);
+        assert_int_equal(img->disk_format, DISK_FORMAT_QCOW2);
+        assert_true(image_has_disk(img));
+        assert_true(img->has_sysbench);
+        assert_true(img->reports);
+        assert_string_equal(img->clock, "systemd-analyze");
+        assert_null(img->marker_re);
+
+        _cleanup_(image_freep) Image *plain = NULL;
+        assert_int_equal(load_text(f, "{" MINIMAL "}", &plain, &err), 0);
+        assert_false(image_has_disk(plain));
+        assert_false(plain->has_sysbench);
+        assert_null(plain->clock);
+
+        expect_bad(f, "{" MINIMAL ",\"disk_image\":\"/d\",\"disk_image_format\":\"vmdk\"}",
+                   "field 'disk_image_format' must be raw or qcow2");
+        expect_bad(f, "{" MINIMAL ",\"guest_clock\":\"uptime\"}", "field 'guest_clock' must be \"systemd-analyze\"");
+        expect_bad(f, "{" MINIMAL ",\"sysbench\":1}", "field 'sysbench' must be true or false");
+        expect_bad(f, "{" MINIMAL ",\"disk_image\":\"\"}", "field 'disk_image' must be a non-empty string");
+}
+
+/* Adds path under role to files, as the bus would (read-only). */
+static void add_file(CallerFiles *files, const char *role, const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ char *err = NULL;
+        assert_true(fd >= 0);
+        if (caller_files_add(files, role, fd, &err) < 0)
+                fail_msg("caller_files_add(%s): %s", role, err);
+}
+
+/* A guest from its parts: the kernel sealed and hashed, the initrd too, the
+ * disk probed and kept as the caller's fd, the marker compiled; every
+ * refusal names the value. */
+static void test_from_parts(void **state) {
+        Fixture *f = *state;
+        FILE *p = popen("ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1", "r");
+        char kernel[512] = "";
+        if (!p || !fgets(kernel, sizeof(kernel), p))
+                kernel[0] = 0;
+        if (p)
+                pclose(p);
+        kernel[strcspn(kernel, "\n")] = 0;
+        if (!kernel[0]) {
+                print_message("no /boot/vmlinuz-* (apt install linux-image-amd64)\n");
+                skip();
+        }
+        _cleanup_free_ char *initrd = path_join(f->dir, "initrd"), *disk = path_join(f->dir, "disk.img"), *cmd = NULL;
+        write_file(initrd, "an initrd", 0644);
+        assert_true(asprintf(&cmd, "mke2fs -q -t ext4 '%s' 8M > /dev/null 2>&1", disk) > 0);
+        assert_int_equal(system(cmd), 0);
+
+        CallerFiles files = {};
+        add_file(&files, CALLER_FILE_KERNEL, kernel);
+        add_file(&files, CALLER_FILE_INITRD, initrd);
+        add_file(&files, CALLER_FILE_DISK_IMAGE, disk);
+        json_auto_t *spec = json_pack("{s:s, s:s, s:s, s:s}", "kernel", kernel, "initrd", initrd, "disk_image", disk,
+                                      "marker", "login: *$");
+        _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ char *err = NULL;
+        if (image_from_parts(&files, spec, &img, &err) < 0)
+                fail_msg("image_from_parts: %s", strempty(err));
+        assert_string_equal(img->name, "custom");
+        assert_string_equal(img->cmdline_base, "console=ttyS0");
+        assert_false(img->reports);
+        assert_false(img->powers_off);
+        assert_true(image_runs_job(img, "boot") && image_runs_job(img, "hold") && !image_runs_job(img, "run"));
+        assert_non_null(img->marker_re);
+        assert_int_equal(regexec(img->marker_re, "box login: ", 0, NULL, 0), 0);
+        assert_non_null(img->kernels[KERNEL_FORMAT_BZIMAGE]);
+        assert_non_null(strstr(img->kernels[KERNEL_FORMAT_BZIMAGE], "/proc/self/fd/"));
+        assert_non_null(strstr(img->initrd, "/proc/self/fd/"));
+        assert_null(img->disk);
+        assert_int_equal(img->disk_fd, caller_files_fd(&files, CALLER_FILE_DISK_IMAGE));
+        assert_int_equal(img->disk_format, DISK_FORMAT_RAW);
+        /* Sealed: the VMM reopens our copy, never the caller's file. */
+        int kfd = caller_files_fd(&files, CALLER_FILE_KERNEL);
+        assert_true(fcntl(kfd, F_GET_SEALS) & F_SEAL_WRITE);
+        json_t *d = img->doc;
+        assert_string_equal(json_string_value(json_object_get(d, "source")), "caller");
+        assert_string_equal(json_string_value(json_object_get(d, "kernel")), kernel);
+        assert_string_equal(json_string_value(json_object_get(d, "kernel_format")), "bzimage");
+        assert_int_equal(strlen(json_string_value(json_object_get(d, "kernel_sha256"))), 64);
+        assert_int_equal(strlen(json_string_value(json_object_get(d, "image_hash"))), 64);
+        assert_string_equal(json_string_value(json_object_get(d, "initramfs_sha256")),
+                            "d52742203e8e42f16f5bbe48a6e8aa94d9876c5abc0185f12c7f7b9ff94c814d");
+        assert_true(strlen(json_string_value(json_object_get(d, "kernel_release"))) > 3);
+        caller_files_done(&files);
+}
+
+/* Each bad part refused, naming it. */
+static void test_parts_refused(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *text = path_join(f->dir, "notes.txt");
+        char big[8192];
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        write_file(text, big, 0644);
+        static const struct {
+                const char *marker, *kernel_role_file, *want;
+        } cases[] = {
+                { "(", "/bin/true", "Invalid marker '(': not a POSIX extended regular expression" },
+                { NULL, "/bin/true", "needs a marker" },
+                { "x", "/bin/true", "Kernel '/bin/true' is an x86-64 ELF without a PVH entry note" },
+                { "x", NULL, "is not a kernel" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                CallerFiles files = {};
+                const char *k = cases[i].kernel_role_file ?: text;
+                add_file(&files, CALLER_FILE_KERNEL, k);
+                json_auto_t *spec = json_pack("{s:s}", "kernel", k);
+                if (cases[i].marker)
+                        json_object_set_new(spec, "marker", json_string(cases[i].marker));
+                Image *img = NULL;
+                _cleanup_free_ char *err = NULL;
+                assert_int_equal(image_from_parts(&files, spec, &img, &err), -EINVAL);
+                assert_null(img);
+                if (!err || !strstr(err, cases[i].want))
+                        fail_msg("case %zu: '%s' lacks '%s'", i, strempty(err), cases[i].want);
+                caller_files_done(&files);
+        }
+}
+
 int main(void) {
         test_init();
         const struct CMUnitTest tests[] = {
@@ -296,6 +430,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_optional_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kernel_for, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_runs_job, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_disk_fields, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_from_parts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_parts_refused, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,14 @@ static const VmmBackend fake_fd_backend = {
         .build_argv = fake_build_argv,
 };
 
+/* QEMU-like with a console that takes input (a socket both ways). */
+static const VmmBackend fake_input_backend = {
+        .name = "fake-input",
+        .binary = "/bin/bash",
+        .caps = { .takes_fds = true, .console_input = true },
+        .build_argv = fake_build_argv,
+};
+
 /* StratoVirt-like: listens on unix socket paths and writes its own log. */
 static const VmmBackend fake_path_backend = {
         .name = "fake-path",
@@ -477,6 +485,85 @@ static void test_path_mode_spawn_failure(void **state) {
         assert_true(no_children());
 }
 
+/* ---- console input ---------------------------------------------------- */
+
+typedef struct Typist {
+        Fixture *f;              /* the test */
+        Vm *vm;                  /* set once spawned */
+        unsigned answered;       /* prompts answered */
+        char partials[256];      /* every unfinished line seen, '|'-separated */
+} Typist;
+
+static void typist_partial(Vm *vm, usec_t t, const char *text, void *userdata) {
+        Typist *ty = userdata;
+        snprintf(ty->partials + strlen(ty->partials), sizeof(ty->partials) - strlen(ty->partials), "%s|", text);
+        if (strstr(text, "login: ") && ty->answered == 0 && ++ty->answered)
+                assert_int_equal(vm_console_write(vm, "root\n", 5), 0);
+        else if (strstr(text, "Password: ") && ty->answered == 1 && ++ty->answered)
+                assert_int_equal(vm_console_write(vm, "S3CRET\n", 7), 0);
+}
+
+static void typist_line(Vm *vm, usec_t t, const char *line, void *userdata) {
+        Typist *ty = userdata;
+        log_console(vm, t, line, &ty->f->log);
+}
+
+static void typist_exit(Vm *vm, int status, void *userdata) {
+        Typist *ty = userdata;
+        log_exit(vm, status, &ty->f->log);
+}
+
+/* A prompt (no newline) reaches the owner as an unfinished line; what the
+ * owner types reaches the guest; a secret the guest echoes is starred out
+ * of the delivered lines, the unfinished ones and the console log. */
+static void test_console_input(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *console = path_join(f->dir, "run-0.log");
+        Typist ty = { .f = f };
+        fake_script = PRELUDE "greet; printf 'box login: ' >&$s; read -r u <&$s; con \"got $u\";"
+                              " printf 'Password: ' >&$s; read -r p <&$s; con \"echoed $p and $p\"; printf \"$p\" >&$s;"
+                              " sleep 0.2; exit 0";
+        VmSpawnOptions o = {
+                .backend = &fake_input_backend,
+                .binary = fake_input_backend.binary,
+                .config = { .kernel = "/k", .cmdline = "c", .memory_mib = 64, .vcpus = 1, .qmp_fd = -EBADF, .serial_fd = -EBADF },
+                .run_dir = f->dir,
+                .console_log = console,
+                .console_mask = "S3CRET",
+        };
+        static const VmCallbacks cb = { .on_console_line = typist_line, .on_console_partial = typist_partial,
+                                        .on_exit = typist_exit };
+        assert_int_equal(vm_spawn(f->base, &o, &cb, &ty, &ty.vm), 0);
+        LOOP_UNTIL(f->base, f->log.exits > 0, 5000);
+        assert_int_equal(ty.answered, 2);
+        VmLog *l = &f->log;
+        assert_int_equal(l->n_lines, 3);
+        assert_string_equal(l->lines[0], "box login: got root");
+        assert_string_equal(l->lines[1], "Password: echoed ****** and ******");
+        assert_string_equal(l->lines[2], "******");
+        assert_non_null(strstr(ty.partials, "box login: |"));
+        assert_null(strstr(ty.partials, "S3CRET"));
+        _cleanup_free_ char *text = read_file(console);
+        assert_non_null(text);
+        assert_null(strstr(text, "S3CRET"));
+        assert_non_null(strstr(text, "echoed ******"));
+        vm_free(ty.vm);
+}
+
+/* A console that takes no input refuses typing: the capability, or a FIFO
+ * (path mode), where we would only read back what we wrote. */
+static void test_console_no_input(void **state) {
+        Fixture *f = *state;
+        Vm *vm = spawn_fake(f, &fake_fd_backend, PRELUDE "greet; sleep 5", NULL);
+        assert_int_equal(vm_console_write(vm, "x", 1), -EOPNOTSUPP);
+        vm_free(vm);
+        VmmBackend path_input = fake_path_backend;
+        path_input.caps.console_input = true;
+        vm = spawn_fake(f, &path_input, "import time; time.sleep(5)", NULL);
+        assert_int_equal(vm_console_write(vm, "x", 1), -EOPNOTSUPP);
+        vm_free(vm);
+}
+
 int main(void) {
         test_init();
         const struct CMUnitTest tests[] = {
@@ -492,6 +579,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_path_mode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_path_mode_free_running, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_path_mode_spawn_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_console_input, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_console_no_input, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -187,12 +187,56 @@ static void test_qemu_argv(void **state) {
         assert_int_equal(q->build_argv(q, "qemu", &c, &v), -EBADF);
 }
 
+/* An image's disk: QEMU discards the guest's writes itself (snapshot=on,
+ * the caller's read-only fd in an fdset), the format always explicit;
+ * StratoVirt cannot, so a snapshot disk is refused there (the run gives it
+ * a private copy instead), and qcow2 is named. */
+static void test_image_disks(void **state) {
+        const VmmBackend *q = vmm_backend_find("qemu"), *m = vmm_backend_find("qemu-microvm");
+        assert_true(q->caps.has_snapshot && q->caps.console_input);
+        assert_true(m->caps.has_snapshot && m->caps.console_input);
+        assert_false(vmm_backend_stratovirt.caps.has_snapshot || vmm_backend_stratovirt.caps.console_input);
+        VmConfig c = base_config();
+        c.kernel = "/img/vmlinux";
+        c.qmp_fd = 7;
+        c.serial_fd = 8;
+        static const VmDisk disks[] = { { .path = "/img/rootfs.img", .snapshot = true },
+                                        { .fd = 12, .format = DISK_FORMAT_QCOW2, .snapshot = true } };
+        c.disks = disks;
+        c.n_disks = 2;
+        char **v = NULL;
+        assert_int_equal(q->build_argv(q, "qemu", &c, &v), 0);
+        int i = find_arg(v, "-drive");
+        assert_true(i > 0);
+        assert_string_equal(v[i + 1], "file=/img/rootfs.img,if=none,id=virtlab-disk0,format=raw,readonly=off,snapshot=on");
+        assert_string_equal(v[i + 3], "virtio-blk-pci,drive=virtlab-disk0,id=virtlab-blk0");
+        assert_string_equal(arg_after(v, "-add-fd"), "fd=12,set=2,opaque=virtlab-disk1");
+        assert_string_equal(v[i + 7], "file=/dev/fdset/2,file.auto-read-only=off,file.locking=off,if=none,id=virtlab-disk1,"
+                                      "format=qcow2,readonly=off,snapshot=on");
+        v = strv_free(v);
+        assert_int_equal(m->build_argv(m, "qemu", &c, &v), 0);
+        i = find_arg(v, "-drive");
+        assert_string_equal(v[i + 3], "virtio-blk-device,drive=virtlab-disk0,id=virtlab-blk0");
+        v = strv_free(v);
+
+        c.qmp_path = "/r/qmp.sock";
+        c.serial_path = "/r/serial.fifo";
+        c.kernel = "/img/bzImage";
+        c.n_disks = 1;
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), -EOPNOTSUPP);
+        static const VmDisk copy[] = { { .path = "/state/run-0.disk", .format = DISK_FORMAT_QCOW2 } };
+        c.disks = copy;
+        assert_int_equal(vmm_backend_stratovirt.build_argv(&vmm_backend_stratovirt, "sv", &c, &v), 0);
+        assert_string_equal(arg_after(v, "-drive"), "id=virtlab-disk0,file=/state/run-0.disk,readonly=off,direct=off,format=qcow2");
+        v = strv_free(v);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_registry),           cmocka_unit_test(test_stratovirt_argv),
                 cmocka_unit_test(test_stratovirt_disks_and_devices), cmocka_unit_test(test_stratovirt_refusals),
                 cmocka_unit_test(test_stratovirt_log_lines),
-                cmocka_unit_test(test_qemu_argv),
+                cmocka_unit_test(test_qemu_argv),          cmocka_unit_test(test_image_disks),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
