@@ -24,9 +24,18 @@ def job_state(job_id):
     return doc.get("state") if doc else None
 
 
+def exec_done(pid):
+    """A forked child is virtlabd until it execs the VMM (and is pinned)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip() != "virtlabd"
+    except OSError:
+        return False
+
+
 def wait_for_vmm():
-    wait_for(lambda: len(lab.vmm_children()) > 0, 30, "a VMM child of virtlabd")
-    return lab.vmm_children()
+    wait_for(lambda: any(exec_done(p) for p in lab.vmm_children()), 30, "a VMM child of virtlabd")
+    return [p for p in lab.vmm_children() if exec_done(p)]
 
 
 def test_describe():
