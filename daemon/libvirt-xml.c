@@ -77,15 +77,16 @@ static int os_xml(FILE *f, const VmConfig *c) {
         return r;
 }
 
-/* Raw virtio disks (the q35 backend's virtio-blk-pci), the daemon's own
- * files by path; a caller's disk fd cannot reach libvirtd's QEMU. */
+/* Virtio disks (the q35 backend's virtio-blk-pci), the daemon's own files
+ * by path; a caller's disk fd cannot reach libvirtd's QEMU. */
 static int disks_xml(FILE *f, const VmConfig *c) {
         for (size_t i = 0; i < c->n_disks; i++) {
                 const VmDisk *d = &c->disks[i];
                 if (!d->path)
                         return -EOPNOTSUPP;
                 fprintf(f, "    <disk type='%s' device='disk'>\n", strncmp(d->path, "/dev/", 5) == 0 ? "block" : "file");
-                fprintf(f, "      <driver name='qemu' type='raw'%s/>\n", d->direct ? " cache='none' io='native'" : "");
+                fprintf(f, "      <driver name='qemu' type='%s'%s/>\n", disk_format_to_string(d->format) ?: "raw",
+                        d->direct ? " cache='none' io='native'" : "");
                 fprintf(f, "      <source %s='", strncmp(d->path, "/dev/", 5) == 0 ? "dev" : "file");
                 if (libvirt_xml_escape(f, d->path) < 0)
                         return -EINVAL;

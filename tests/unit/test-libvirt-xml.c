@@ -127,7 +127,7 @@ static void test_edu_fixed_address(void **state) {
 static void test_disks(void **state) {
         VmConfig c = base_config();
         VmDisk disks[2] = { { .path = "/var/lib/virtlab/tools.img", .read_only = true },
-                            { .path = "/dev/sdz", .direct = true } };
+                            { .path = "/dev/sdz", .direct = true, .format = DISK_FORMAT_QCOW2 } };
         c.disks = disks;
         c.n_disks = 2;
         _cleanup_free_ char *xml = build(&c, "n");
@@ -140,6 +140,7 @@ static void test_disks(void **state) {
         assert_string_equal(xs(&p, "string(/domain/devices/disk[2]/@type)"), "block");
         assert_string_equal(xs(&p, "string(/domain/devices/disk[2]/source/@dev)"), "/dev/sdz");
         assert_string_equal(xs(&p, "string(/domain/devices/disk[2]/driver/@cache)"), "none");
+        assert_string_equal(xs(&p, "string(/domain/devices/disk[2]/driver/@type)"), "qcow2");
         assert_string_equal(xs(&p, "string(/domain/devices/disk[2]/target/@dev)"), "vdb");
         parsed_done(&p);
         VmDisk fd_disk = { .fd = 7 }; /* the caller's fd cannot reach libvirtd's QEMU */
