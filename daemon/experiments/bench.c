@@ -141,35 +141,48 @@ static int list_field(json_t *spec, const char *field, json_t **ret, char **ret_
         return 0;
 }
 
-/* Sets field to the normalised list, or to the default when absent. */
-static int set_threads(json_t *spec, const unsigned *def, size_t n_def, char **ret_error) {
-        json_t *list = NULL, *e, *out = json_array();
+/* One listed value, checked: what the list keeps of it, or NULL with the
+ * refusal in *ret_error. */
+typedef json_t *(*ListItem)(json_t *item, const void *arg, char **ret_error);
+
+/* Sets spec[key] to the listed values as item() keeps them, or to def when
+ * the field is absent. */
+static int set_list(json_t *spec, const char *key, json_t *def, ListItem item, const void *arg, char **ret_error) {
+        json_auto_t *out = def, *list = NULL;
+        json_t *e;
         size_t i;
-        int r = list_field(spec, "threads", &list, ret_error);
-        if (r < 0) {
-                json_decref(out);
+        int r = list_field(spec, key, &list, ret_error);
+        if (r < 0)
                 return r;
-        }
-        if (!list)
-                for (i = 0; i < n_def; i++)
-                        json_array_append_new(out, json_integer(def[i]));
+        if (list)
+                json_array_clear(out);
         json_array_foreach(list, i, e) {
-                const char *s = json_string_value(e);
-                char *end;
-                errno = 0;
-                long v = strtol(s, &end, 10);
-                if (!*s || *end || errno || v < 1 || v > THREADS_MAX) {
-                        char b[SPEC_ECHO_MAX + 8];
-                        r = spec_fail(ret_error, "Invalid threads value '%s': must be an integer between 1 and %d",
-                                      spec_echo_str(s, b), THREADS_MAX);
-                        json_decref(list);
-                        json_decref(out);
-                        return r;
-                }
-                json_array_append_new(out, json_integer(v));
+                json_t *v = item(e, arg, ret_error);
+                if (!v)
+                        return -EINVAL;
+                json_array_append_new(out, v);
         }
-        json_decref(list);
-        return json_object_set_new(spec, "threads", out);
+        return json_object_set(spec, key, out);
+}
+
+static json_t *thread_item(json_t *e, const void *arg, char **ret_error) {
+        const char *s = json_string_value(e);
+        char *end, b[SPEC_ECHO_MAX + 8];
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (!*s || *end || errno || v < 1 || v > THREADS_MAX) {
+                (void) spec_fail(ret_error, "Invalid threads value '%s': must be an integer between 1 and %d",
+                                 spec_echo_str(s, b), THREADS_MAX);
+                return NULL;
+        }
+        return json_integer(v);
+}
+
+static int set_threads(json_t *spec, const unsigned *def, size_t n_def, char **ret_error) {
+        json_t *d = json_array();
+        for (size_t i = 0; i < n_def; i++)
+                json_array_append_new(d, json_integer(def[i]));
+        return set_list(spec, "threads", d, thread_item, NULL, ret_error);
 }
 
 /* "4k", "4K", "4096" → "4K"; "1m" → "1M". */
@@ -198,59 +211,42 @@ static int normalize_size(const char *s, char *buf, size_t size) {
         return 0;
 }
 
+static json_t *strings_json(const char *const *v) {
+        json_t *a = json_array();
+        for (size_t i = 0; v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        return a;
+}
+
+static json_t *size_item(json_t *e, const void *arg, char **ret_error) {
+        char buf[32], b[SPEC_ECHO_MAX + 8];
+        if (normalize_size(json_string_value(e), buf, sizeof(buf)) < 0) {
+                (void) spec_fail(ret_error, "Invalid sizes value '%s': must be a block size such as 1K, 4K or 128K (at most 64M)",
+                                 spec_echo(e, b));
+                return NULL;
+        }
+        return json_string(buf);
+}
+
 static int set_sizes(json_t *spec, const char *const *def, char **ret_error) {
-        json_t *list = NULL, *e, *out = json_array();
-        size_t i;
-        int r = list_field(spec, "sizes", &list, ret_error);
-        if (r < 0) {
-                json_decref(out);
-                return r;
-        }
-        for (i = 0; !list && def[i]; i++)
-                json_array_append_new(out, json_string(def[i]));
-        json_array_foreach(list, i, e) {
-                char buf[32], b[SPEC_ECHO_MAX + 8];
-                if (normalize_size(json_string_value(e), buf, sizeof(buf)) < 0) {
-                        json_decref(out);
-                        r = spec_fail(ret_error, "Invalid sizes value '%s': must be a block size such as 1K, 4K or 128K (at most 64M)",
-                                      spec_echo(e, b));
-                        json_decref(list);
-                        return r;
-                }
-                json_array_append_new(out, json_string(buf));
-        }
-        json_decref(list);
-        return json_object_set_new(spec, "sizes", out);
+        return set_list(spec, "sizes", strings_json(def), size_item, NULL, ret_error);
+}
+
+/* arg: the NULL-terminated list of modes allowed. */
+static json_t *mode_item(json_t *e, const void *arg, char **ret_error) {
+        const char *const *allowed = arg, *m = json_string_value(e);
+        char known[128] = "", b[SPEC_ECHO_MAX + 8];
+        for (const char *const *a = allowed; *a; a++)
+                if (streq(m, *a))
+                        return json_incref(e);
+        for (const char *const *a = allowed; *a; a++)
+                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "", *a);
+        (void) spec_fail(ret_error, "Invalid modes value '%s': must be one of %s", spec_echo_str(m, b), known);
+        return NULL;
 }
 
 static int set_modes(json_t *spec, const char *const *allowed, const char *const *def, char **ret_error) {
-        json_t *list = NULL, *e, *out = json_array();
-        size_t i;
-        int r = list_field(spec, "modes", &list, ret_error);
-        if (r < 0) {
-                json_decref(out);
-                return r;
-        }
-        for (i = 0; !list && def[i]; i++)
-                json_array_append_new(out, json_string(def[i]));
-        json_array_foreach(list, i, e) {
-                const char *m = json_string_value(e);
-                bool ok = false;
-                for (const char *const *a = allowed; *a; a++)
-                        ok = ok || streq(m, *a);
-                if (!ok) {
-                        char known[128] = "", b[SPEC_ECHO_MAX + 8];
-                        for (const char *const *a = allowed; *a; a++)
-                                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "", *a);
-                        r = spec_fail(ret_error, "Invalid modes value '%s': must be one of %s", spec_echo_str(m, b), known);
-                        json_decref(list);
-                        json_decref(out);
-                        return r;
-                }
-                json_array_append(out, e);
-        }
-        json_decref(list);
-        return json_object_set_new(spec, "modes", out);
+        return set_list(spec, "modes", strings_json(def), mode_item, allowed, ret_error);
 }
 
 static bool list_has_int(json_t *list, json_int_t x) {
