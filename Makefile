@@ -133,8 +133,9 @@ deps:
 # The systemd guest is built by its test (test-systemd-guest.py: make
 # image-systemd beside IMAGE_DIR, cached; skipped, saying why, where apt's
 # sources are unreachable) and booted once there.
+# TEST_ARGS: tests/run-tests.sh options, e.g. TEST_ARGS="--only test-noop --skip NAME=WHY".
 check: all man $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL) image
-	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/run-tests.sh
+	BUILD=$(BUILD) IMAGE_DIR=$(IMAGE_DIR) tests/run-tests.sh $(TEST_ARGS)
 
 check-unit: all $(UNIT_BIN) $(FUZZ_BIN) $(OLD_KERNEL)
 	BUILD=$(BUILD) tests/run-tests.sh --unit-only
