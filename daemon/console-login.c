@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "utf8.h"
+
 struct ConsoleLogin {
         ConsoleLoginState state; /* where the dance is */
         char *user;              /* NULL: no login */
@@ -100,6 +102,7 @@ static const char *fail(ConsoleLogin *c, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(c->error, sizeof(c->error), fmt, ap);
         va_end(ap);
+        (void) utf8_scrub(c->error); /* cut at its buffer, maybe inside a character */
         c->state = CONSOLE_LOGIN_FAILED;
         return NULL;
 }
@@ -151,8 +154,12 @@ static size_t strip_escapes(const char *text, char *out) {
                                 s += 2;
                                 while (*s && !(*s >= 0x40 && *s <= 0x7e))
                                         s++;
-                        } else if (s[1])
+                        } else if (s[1]) {
+                                /* ESC x: x may be a multi-byte character; drop all of it. */
                                 s++;
+                                while ((s[1] & 0xc0) == 0x80)
+                                        s++;
+                        }
                         if (!*s)
                                 break;
                         continue;
@@ -193,7 +200,8 @@ static void append_output(ConsoleLogin *c, const char *text) {
 static const char *feed_running(ConsoleLogin *c, const char *text) {
         const char *end = strstr(text, CONSOLE_END);
         if (end) {
-                c->rc = atoi(end + strlen(CONSOLE_END));
+                long rc = strtol(end + strlen(CONSOLE_END), NULL, 10);
+                c->rc = rc < 0 || rc > 255 ? -1 : (int) rc; /* a shell's $? is 0..255 */
                 c->state = CONSOLE_LOGIN_DONE;
                 if (!c->output)
                         c->output = strdup("");

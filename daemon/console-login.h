@@ -58,4 +58,4 @@ const char *console_login_waiting_for(const ConsoleLogin *c);
 const char *console_login_error(const ConsoleLogin *c);
 /* DONE: what the command printed (escape sequences removed) and its exit status. */
 const char *console_login_output(const ConsoleLogin *c);
-int console_login_rc(const ConsoleLogin *c);
+int console_login_rc(const ConsoleLogin *c); /* 0..255, or -1 when the end marker held none */

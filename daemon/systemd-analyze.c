@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "utf8.h"
 #include "util.h"
 
 #define STARTUP "Startup finished in "
@@ -130,6 +131,9 @@ static int fail(char **ret_error, int r, const char *fmt, ...) {
         if (vasprintf(ret_error, fmt, ap) < 0)
                 *ret_error = NULL;
         va_end(ap);
+        /* The quoted line is cut at its buffer, maybe inside a character. */
+        if (*ret_error)
+                (void) utf8_scrub(*ret_error);
         return r;
 }
 
@@ -151,7 +155,7 @@ int systemd_analyze_parse(const char *text, SystemdTimes *ret, char **ret_error)
                 len--;
         char line[512];
         snprintf(line, sizeof(line), "%.*s", (int) len, s);
-        if (parse_startup(s + strlen(STARTUP), len - strlen(STARTUP), &t) < 0)
+        if (len <= strlen(STARTUP) || parse_startup(s + strlen(STARTUP), len - strlen(STARTUP), &t) < 0)
                 return fail(ret_error, -EBADMSG, "systemd-analyze time: cannot parse '%s'", line);
         parse_reached(s + len, &t);
         *ret = t;

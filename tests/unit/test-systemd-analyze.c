@@ -102,6 +102,11 @@ static void test_refusals(void **state) {
         err = NULL;
         assert_int_equal(systemd_analyze_parse("Startup finished in 1s (kernel) + 2s (userspace)\n", &t, &err), -EBADMSG);
         free(err);
+        /* Nothing after the words (trailing blanks trimmed): no line to parse,
+         * not a length below zero. */
+        err = NULL;
+        assert_int_equal(systemd_analyze_parse("Startup finished in \n", &t, &err), -EBADMSG);
+        free(err);
 }
 
 static void test_to_sample(void **state) {
