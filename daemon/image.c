@@ -116,6 +116,9 @@ static int read_clock(Image *img, const char *path, char **ret_error) {
 
 static int image_parse(Image *img, const char *path, char **ret_error) {
         int r = string_field(img, path, "name", true, &img->name, ret_error);
+        /* Errors and results quote the name: bounded here, once. */
+        if (r == 0 && strlen(img->name) > IMAGE_NAME_MAX)
+                return fail(ret_error, "Guest image %s: field '%s' must be at most %d bytes", path, "name", IMAGE_NAME_MAX);
         r = r ?: string_field(img, path, "marker", true, &img->marker, ret_error);
         r = r ?: string_field(img, path, "cmdline_base", true, &img->cmdline_base, ret_error);
         r = r ?: string_field(img, path, "initramfs", false, &img->initrd, ret_error);

@@ -24,6 +24,8 @@ typedef enum ImagePhase {
         _IMAGE_PHASE_INVALID = -EINVAL,
 } ImagePhase;
 
+#define IMAGE_NAME_MAX 64 /* bytes of image.json's "name" */
+
 typedef struct Image {
         char *dir;              /* the directory holding image.json, NULL for a caller's image */
         json_t *doc;            /* image.json as read (recorded in every result) */

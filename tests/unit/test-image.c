@@ -160,6 +160,10 @@ static void test_required_fields(void **state) {
                    "field 'marker' must be a non-empty string");
         expect_bad(f, "{\"marker\":\"M\",\"cmdline_base\":\"c\",\"vmlinux\":\"/k\"}", "lacks field 'name'");
         expect_bad(f, "{\"name\":\"t\",\"marker\":\"M\",\"vmlinux\":\"/k\"}", "lacks field 'cmdline_base'");
+        expect_bad(f,
+                   "{\"name\":\"n1234567890123456789012345678901234567890123456789012345678901234\","
+                   "\"marker\":\"M\",\"cmdline_base\":\"c\",\"vmlinux\":\"/k\"}",
+                   "field 'name' must be at most 64 bytes");
         expect_bad(f, "{\"name\":\"t\",\"marker\":\"M\",\"cmdline_base\":\"c\"}", "lacks a kernel");
         expect_bad(f, "{" MINIMAL ",\"bzimage\":\"\"}", "field 'bzimage' must be a non-empty string");
         expect_bad(f, "{" MINIMAL ",\"initramfs\":false}", "field 'initramfs' must be a non-empty string");
