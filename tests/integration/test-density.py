@@ -71,8 +71,12 @@ def test_sharing(lab):
     anon1, anon2 = one["pss_anon_kib"]["mean"], two["pss_anon_kib"]["mean"]
     # Other QEMUs on this host may share the same pages already: the drop is
     # smaller than half then, but always there.
+    # A QEMU's own anonymous memory moves by a few MiB between samples (seen:
+    # 20.9 -> 18.6 MiB on a loaded host), so Pss_Anon "stays" means: within
+    # 20 %, and the PSS drop is more than twice whatever it moved.
     rss1, rss2 = one["rss_kib"]["mean"], two["rss_kib"]["mean"]
-    tap.ok(pss2 < pss1 and abs(anon2 - anon1) < 0.1 * anon1 and rss2 - pss2 > rss1 - pss1,
+    anon_moved = abs(anon2 - anon1)
+    tap.ok(pss2 < pss1 and anon_moved < 0.2 * anon1 and pss1 - pss2 > 2 * anon_moved and rss2 - pss2 > rss1 - pss1,
            "a second QEMU lowers the first one's PSS (shared pages split), not its Pss_Anon",
            dict(pss1=pss1, pss2=pss2, anon1=anon1, anon2=anon2, rss1=rss1, rss2=rss2))
 
