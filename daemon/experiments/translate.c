@@ -146,6 +146,13 @@ static int translate_guest_cmdline(Run *run, char **ret) {
 /* ---- guest side ------------------------------------------------------- */
 
 /* Value of " key=" in a line, copied up to the next space. */
+/* The n bytes at p, cut to buf: the cut may fall inside a character, and
+ * what is kept goes into JSON strings, which must be UTF-8. */
+static void copy_text(char *buf, size_t size, const char *p, size_t n) {
+        snprintf(buf, size, "%.*s", (int) n, p);
+        (void) utf8_scrub(buf);
+}
+
 static bool field(const char *line, const char *key, char *buf, size_t size) {
         char pat[32];
         snprintf(pat, sizeof(pat), " %s=", key);
@@ -153,8 +160,7 @@ static bool field(const char *line, const char *key, char *buf, size_t size) {
         if (!p)
                 return false;
         p += strlen(pat);
-        size_t n = strcspn(p, " \n");
-        snprintf(buf, size, "%.*s", (int) n, p);
+        copy_text(buf, size, p, strcspn(p, " \n"));
         return true;
 }
 
@@ -164,7 +170,7 @@ static json_t *guest_walk_parse(const char *text) {
         char line[512], v[128], idx[32], entry[64], table[64];
         for (const char *p = text; *p;) {
                 size_t n = strcspn(p, "\n");
-                snprintf(line, sizeof(line), "%.*s", (int) n, p);
+                copy_text(line, sizeof(line), p, n);
                 p += n + (p[n] == '\n');
                 if (strncmp(line, "ptdump ", 7) != 0)
                         continue;
@@ -185,12 +191,12 @@ static json_t *guest_walk_parse(const char *text) {
                 } else if (strncmp(line, "ptdump level=", 13) == 0 && field(line, "index", idx, sizeof(idx)) &&
                            field(line, "entry", entry, sizeof(entry)) && field(line, "table", table, sizeof(table))) {
                         char name[16];
-                        snprintf(name, sizeof(name), "%.*s", (int) strcspn(line + 13, " "), line + 13);
+                        copy_text(name, sizeof(name), line + 13, strcspn(line + 13, " "));
                         json_array_append_new(json_object_get(g, "levels"),
                                               json_pack("{s:s, s:s, s:I, s:s}", "level", name, "table_gpa", table, "index",
                                                         (json_int_t) strtoll(idx, NULL, 10), "entry", entry));
                 } else if (strncmp(line, "ptdump leaf=", 12) == 0) {
-                        snprintf(v, sizeof(v), "%.*s", (int) strcspn(line + 12, " "), line + 12);
+                        copy_text(v, sizeof(v), line + 12, strcspn(line + 12, " "));
                         json_object_set_new(g, "leaf", json_string(v));
                         if (field(line, "mask", v, sizeof(v)))
                                 json_object_set_new(g, "offset_mask", json_string(v));
