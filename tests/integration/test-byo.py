@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from virtlab_test import BUILD, IMAGE_DIR, ROOT, Lab, Tap  # noqa: E402
+from virtlab_test import BUILD, IMAGE_DIR, SV, Lab, Tap  # noqa: E402
 
 tap = Tap()
 PASSWORD = "byo-Pw-2718"
@@ -29,9 +29,6 @@ MODULES = os.path.join(IMAGE_DIR, "bench-modules")
 MKCPIO = os.path.join(IMAGE_DIR, "tools", "mkcpio")
 MOD_ORDER = ["virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_mmio",
              "virtio_blk", "crc32c_generic", "crc16", "mbcache", "jbd2", "ext4"]
-SV = os.environ.get("VIRTLAB_STRATOVIRT", "")
-if SV and not os.path.isabs(SV):
-    SV = os.path.join(ROOT, SV)
 
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin

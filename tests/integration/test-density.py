@@ -14,14 +14,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from virtlab_test import ROOT, Lab, Tap, pid_alive, wait_for  # noqa: E402
+from virtlab_test import HAVE_SV, ROOT, SV, Lab, Tap, pid_alive, wait_for  # noqa: E402
 
 tap = Tap()
 KVM_OK = os.access("/dev/kvm", os.R_OK | os.W_OK)
-SV = os.environ.get("VIRTLAB_STRATOVIRT", "")
-if SV and not os.path.isabs(SV):
-    SV = os.path.join(ROOT, SV)
-HAVE_SV = bool(SV) and os.access(SV, os.X_OK)
 
 
 def density(lab, *args, timeout=300):

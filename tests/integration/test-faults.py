@@ -24,17 +24,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import dbus_raw  # noqa: E402
-from virtlab_test import BUILD, IMAGE_DIR, ROOT, Lab, Tap, pid_alive, wait_for  # noqa: E402
+from virtlab_test import BUILD, HAVE_SV, IMAGE_DIR, ROOT, SV, Lab, Tap, pid_alive, wait_for  # noqa: E402
 
 tap = Tap()
 CTL = os.path.join(BUILD, "virtlabctl")
 FAKE_QMP_VMM = os.path.join(ROOT, "tests", "fakes", "fake-qmp-vmm")
 NOOP = os.path.join(os.path.dirname(IMAGE_DIR), "noop")
 KVM_OK = os.access("/dev/kvm", os.R_OK | os.W_OK)
-SV = os.environ.get("VIRTLAB_STRATOVIRT", "")
-if SV and not os.path.isabs(SV):
-    SV = os.path.join(ROOT, SV)
-HAVE_SV = bool(SV) and os.access(SV, os.X_OK) and KVM_OK
+HAVE_SV = HAVE_SV and KVM_OK
 # The fastest real VM here: StratoVirt on the noop guest (~20 ms), else QEMU microvm on it.
 FAST_VMM = "stratovirt" if HAVE_SV else "qemu-microvm"
 MANAGER = ("org.virtlab.Lab1", "/org/virtlab/Lab1", "org.virtlab.Lab1")

@@ -17,15 +17,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from virtlab_test import ROOT, Lab, Tap  # noqa: E402
+from virtlab_test import HAVE_SV, SV, Lab, Tap  # noqa: E402
 
 tap = Tap()
 KVM_OK = os.access("/dev/kvm", os.R_OK | os.W_OK)
 IMAGE = ["--image", "noop"] if KVM_OK else []
-SV = os.environ.get("VIRTLAB_STRATOVIRT", "")
-if SV and not os.path.isabs(SV):
-    SV = os.path.join(ROOT, SV)
-HAVE_SV = bool(SV) and os.access(SV, os.X_OK)
 # StratoVirt where there is one: q35 takes ~5 s a boot on kvm_pvm.
 VMMS = ["qemu-microvm", "stratovirt"] if HAVE_SV and KVM_OK else ["qemu-microvm", "qemu"]
 PROMTOOL = shutil.which("promtool")

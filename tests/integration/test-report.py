@@ -21,14 +21,10 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(__file__))
-from virtlab_test import BUILD, ROOT, Lab, Tap  # noqa: E402
+from virtlab_test import BUILD, HAVE_SV, SV, Lab, Tap  # noqa: E402
 
 tap = Tap()
 KVM_OK = os.access("/dev/kvm", os.R_OK | os.W_OK)
-SV = os.environ.get("VIRTLAB_STRATOVIRT", "")
-if SV and not os.path.isabs(SV):
-    SV = os.path.join(ROOT, SV)
-HAVE_SV = bool(SV) and os.access(SV, os.X_OK)
 if KVM_OK:
     IMAGE = ["--image", "noop"]
     # q35 takes ~5 s a boot on kvm_pvm (SeaBIOS emulated): fewer runs without StratoVirt.

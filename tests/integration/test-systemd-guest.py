@@ -16,15 +16,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from virtlab_test import IMAGE_DIR, ROOT, Lab, Tap  # noqa: E402
+from virtlab_test import IMAGE_DIR, ROOT, SV, Lab, Tap  # noqa: E402
 
 tap = Tap()
 SYSTEMD_DIR = os.path.join(os.path.dirname(IMAGE_DIR.rstrip("/")), "systemd")
 PASSWORD = "virtlab-root"
 PVM = os.path.exists("/sys/module/kvm_pvm")
-SV = os.environ.get("VIRTLAB_STRATOVIRT", "")
-if SV and not os.path.isabs(SV):
-    SV = os.path.join(ROOT, SV)
 
 
 def build_image():

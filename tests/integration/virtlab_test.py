@@ -10,6 +10,12 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+# The real StratoVirt the tests drive ($VIRTLAB_STRATOVIRT, relative to the
+# repository), and whether it can be run.
+SV = os.environ.get("VIRTLAB_STRATOVIRT", "")
+if SV and not os.path.isabs(SV):
+    SV = os.path.join(ROOT, SV)
+HAVE_SV = bool(SV) and os.access(SV, os.X_OK)
 IMAGE_DIR = os.environ.get("IMAGE_DIR", os.path.join(ROOT, "build/images/default"))
 
 BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
