@@ -243,7 +243,18 @@ def test_sigkill_restart(lab, lv, prefix):
         wait_for(lambda: lv.domains(prefix), 60, "a running domain")
     except TimeoutError:
         pass
-    left = lv.domains(prefix)
+    # Each noop run's domain lives for milliseconds: the daemon is frozen
+    # first, so the kill lands while a domain exists (without this the run
+    # between `left` and the kill could end and its domain go, a flake seen
+    # under ASan).
+    left = []
+    for _ in range(200):
+        lab.daemon.send_signal(signal.SIGSTOP)
+        left = lv.domains(prefix)
+        if left:
+            break
+        lab.daemon.send_signal(signal.SIGCONT)
+        time.sleep(0.02)
     lab.stop_daemon(signal.SIGKILL)
     still = lv.domains(prefix)
     tap.ok(p.returncode == 0 and bool(left) and bool(still),
